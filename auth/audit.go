@@ -154,4 +154,3 @@ func (l *AuditLog) Handler() http.Handler {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"events": events, "total": total})
 	})
 }
-
