@@ -253,15 +253,22 @@ func (ks *KeySet) Public(now time.Time) []Key {
 
 func (vk verifyKey) live(now time.Time) bool { return vk.retireAt.IsZero() || now.Before(vk.retireAt) }
 
-// lookup returns the public key for kid if it verifies at now, and the
-// set's version (which changes on every rotation, add or remove).
-func (ks *KeySet) lookup(kid string, now time.Time) (ed25519.PublicKey, uint64, bool) {
+// keyUse is what a lookup tells a verification beyond the key: the set's
+// version (which changes on every rotation, add or remove) and when the key
+// stops verifying (zero: no end), so a cached verification ends with it.
+type keyUse struct {
+	version  uint64
+	retireAt time.Time
+}
+
+// lookup returns the public key for kid if it verifies at now.
+func (ks *KeySet) lookup(kid string, now time.Time) (ed25519.PublicKey, keyUse, bool) {
 	snap := ks.snap.Load()
 	vk, ok := snap.keys[kid]
 	if !ok || !vk.live(now) {
-		return nil, snap.version, false
+		return nil, keyUse{}, false
 	}
-	return vk.key.Public, snap.version, true
+	return vk.key.Public, keyUse{version: snap.version, retireAt: vk.retireAt}, true
 }
 
 func (ks *KeySet) version() uint64 { return ks.snap.Load().version }

@@ -328,7 +328,7 @@ func (s *Service) newRecord(cid string, roles, groups []string, life time.Durati
 // keyFunc returns the key a token names, after checking its typ. It reads
 // only alg (already pinned by the parser), typ and kid from the header:
 // jwk, jku, x5u and x5c are ignored.
-func (s *Service) keyFunc(typ string, keyVer *uint64) jwt.Keyfunc {
+func (s *Service) keyFunc(typ string, use *keyUse) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		if got, _ := t.Header["typ"].(string); got != typ {
 			return nil, fmt.Errorf("typ %q is not %q", got, typ)
@@ -337,32 +337,32 @@ func (s *Service) keyFunc(typ string, keyVer *uint64) jwt.Keyfunc {
 		if kid == "" || len(kid) > maxKidLen {
 			return nil, errors.New("missing or oversized kid")
 		}
-		pub, ver, ok := s.keys.lookup(kid, s.now())
+		pub, u, ok := s.keys.lookup(kid, s.now())
 		if !ok {
 			return nil, errors.New("unknown kid")
 		}
-		*keyVer = ver
+		*use = u
 		return pub, nil
 	}
 }
 
 // parse verifies a token's size, signature, typ and registered claims.
-func (s *Service) parse(p *jwt.Parser, typ, token string) (*claims, uint64, error) {
+func (s *Service) parse(p *jwt.Parser, typ, token string) (*claims, keyUse, error) {
 	if len(token) > s.cfg.MaxTokenSize {
-		return nil, 0, tokenErr(ErrInvalidToken, errors.New("token too large"))
+		return nil, keyUse{}, tokenErr(ErrInvalidToken, errors.New("token too large"))
 	}
 	var c claims
-	var keyVer uint64
-	if _, err := p.ParseWithClaims(token, &c, s.keyFunc(typ, &keyVer)); err != nil {
+	var use keyUse
+	if _, err := p.ParseWithClaims(token, &c, s.keyFunc(typ, &use)); err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet) {
-			return nil, 0, tokenErr(ErrExpired, err)
+			return nil, keyUse{}, tokenErr(ErrExpired, err)
 		}
-		return nil, 0, tokenErr(ErrInvalidToken, err)
+		return nil, keyUse{}, tokenErr(ErrInvalidToken, err)
 	}
 	if c.Subject == "" || c.ID == "" {
-		return nil, 0, tokenErr(ErrInvalidToken, errors.New("missing sub or jti"))
+		return nil, keyUse{}, tokenErr(ErrInvalidToken, errors.New("missing sub or jti"))
 	}
-	return &c, keyVer, nil
+	return &c, use, nil
 }
 
 // Verify checks an access token: its size, signature (EdDSA, a published
@@ -391,7 +391,7 @@ func (s *Service) verify(ctx context.Context, token string) (*Principal, error) 
 		return nil, tokenErr(ErrInvalidToken, errors.New("token too large"))
 	}
 	gen := s.cache.generation()
-	c, keyVer, err := s.parse(s.access, typAccess, token)
+	c, use, err := s.parse(s.access, typAccess, token)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +418,10 @@ func (s *Service) verify(ctx context.Context, token string) (*Principal, error) 
 		},
 		rec:    rec,
 		exp:    rec.Expires.Add(s.cfg.Leeway).UnixNano(),
-		keyVer: keyVer,
+		keyVer: use.version,
+	}
+	if !use.retireAt.IsZero() {
+		e.exp = min(e.exp, use.retireAt.UnixNano())
 	}
 	s.cache.put(token, e, gen, now)
 	return &e.p, nil
