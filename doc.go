@@ -1,0 +1,31 @@
+// Package portico is an embeddable control plane for platform APIs: who the
+// caller is, what it may do, how often, which extension services sit behind
+// the platform, what the whole API looks like, and the long-running work it
+// runs.
+//
+// Portico is a set of net/http packages, not a framework. A host imports the
+// ones it needs and mounts their middleware and handlers on its own mux:
+//
+//   - auth: Ed25519-signed JWTs with key rotation and JWKS, a token DB with
+//     exact, immediate revocation, clients (users and services) with roles,
+//     login with passwords, TOTP MFA and external OIDC, refresh and logout,
+//     the Authenticate middleware and the Principal it puts in the context.
+//
+// Packages arriving next: apikey (API keys exchanged for NATS credentials),
+// rbac (roles, permissions, NATS-style wildcards), ratelimit, extension,
+// openapi and orchestrator.
+//
+// Every package follows the same conventions: New(Config) with a safe zero
+// value; middleware shaped func(http.Handler) http.Handler around a decision
+// that works without HTTP; a small context-first Store interface with an
+// in-memory default and an exported conformance suite; errors as sentinels
+// and typed values, mapped to HTTP in one place, with JSON bodies
+// {"error": "...", "code": "..."}; time and randomness as inputs; no
+// goroutine without an owner.
+//
+// examples/server assembles everything into one runnable platform server,
+// which is also the reference deployment: go run ./examples/server.
+package portico
+
+// Version is the library's version, reported by the example server's /info.
+const Version = "0.1.0-dev"

@@ -1,0 +1,119 @@
+// Command server runs the whole Portico platform in one process: the
+// reference deployment of every package, with no setup required.
+//
+//	go run ./examples/server
+//
+// It listens on 127.0.0.1:8080 (-addr), keeps its signing key in ./data
+// (-data), and creates an admin client whose password comes from
+// PORTICO_ADMIN_PASSWORD or is generated and printed once. See -help for
+// every flag; each has a PORTICO_* environment twin.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/portico-dev/portico/auth"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "portico-server:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the server and blocks until ctx is done, then shuts down
+// gracefully. ready, if not nil, is called with the listening address once
+// the server accepts connections.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(addr string)) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	p, err := newPlatform(ctx, cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           p.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.auth.Run(runCtx) })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	log.Info("portico listening", "addr", ln.Addr().String(), "url", url+"/api/v1", "store", p.storeName)
+	p.ready.Store(true)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		p.ready.Store(false)
+		shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+		err = srv.Shutdown(shutdownCtx)
+		done()
+	}
+	cancel()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// bootstrapAdmin creates the admin client if it does not exist. Its
+// password is PORTICO_ADMIN_PASSWORD, or a generated one printed once to
+// stderr (never logged, and never a fixed default).
+func bootstrapAdmin(ctx context.Context, svc *auth.Service, password string, stderr io.Writer) error {
+	generated := password == ""
+	if generated {
+		b := make([]byte, 18)
+		_, _ = rand.Read(b)
+		password = base64.RawURLEncoding.EncodeToString(b)
+	}
+	created, err := svc.EnsureClient(ctx, auth.NewClient{ID: "admin", Name: "Administrator", Password: password, Roles: []string{"admin"}})
+	if err != nil {
+		return fmt.Errorf("create admin client: %w", err)
+	}
+	if created && generated {
+		fmt.Fprintf(stderr, "\n  Created client \"admin\" with password: %s\n  It is shown only now; set PORTICO_ADMIN_PASSWORD to choose your own.\n\n", password)
+	}
+	return nil
+}
