@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Bounds on login input, checked before any hashing so a huge password
@@ -166,16 +164,16 @@ func (s *Service) startSession(ctx context.Context, c Client, family string) (Gr
 func (s *Service) newRefresh(ctx context.Context, cid, family string, now time.Time) (string, error) {
 	exp := now.Add(s.cfg.RefreshTTL)
 	tok, err := s.sign(typRefresh, &claims{
-		RegisteredClaims: jwt.RegisteredClaims{
+		verifiedClaims: verifiedClaims{
 			Issuer:    s.cfg.Issuer,
 			Subject:   cid,
-			Audience:  jwt.ClaimStrings{s.cfg.Audience},
-			ExpiresAt: jwt.NewNumericDate(exp),
-			IssuedAt:  jwt.NewNumericDate(now),
+			Audience:  s.cfg.Audience,
+			ExpiresAt: exp.Unix(),
 			ID:        newID(),
+			Family:    family,
 		},
+		IssuedAt: now.Unix(),
 		ClientID: cid,
-		Family:   family,
 	})
 	if err != nil {
 		return "", err

@@ -244,17 +244,58 @@ func (s *Service) Keys() *KeySet { return s.keys }
 // Store returns the Service's store.
 func (s *Service) Store() Store { return s.store }
 
-// claims is the JWT payload: the registered claims plus the token DB fields.
+// claims is the JWT payload the Service signs: the registered claims
+// (verifiedClaims, which verification decodes) plus the token DB fields.
 type claims struct {
-	jwt.RegisteredClaims
+	verifiedClaims
+	IssuedAt  int64    `json:"iat"`
 	ClientID  string   `json:"cid"`
-	Roles     []string `json:"r"`
+	Roles     []string `json:"r,omitempty"`
 	Groups    []string `json:"g,omitempty"`
-	Created   string   `json:"cts"`
-	Expires   string   `json:"ets"`
+	Created   string   `json:"cts,omitempty"`
+	Expires   string   `json:"ets,omitempty"`
 	Requester string   `json:"rcid,omitempty"`
-	TokenID   string   `json:"tid"`
-	Family    string   `json:"fam,omitempty"`
+}
+
+// verifiedClaims is what verification decodes: only the fields it checks.
+// Roles, groups and times come from the token DB record, so the rest of the
+// payload is skipped rather than decoded. Plain fields, not golang-jwt's
+// NumericDate and ClaimStrings, keep decoding free of per-field
+// UnmarshalJSON calls; the methods below hand golang-jwt's validator what
+// it checks (exp required, nbf, iss, aud).
+// aud is a single string (RFC 7519 allows either form).
+type verifiedClaims struct {
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	ExpiresAt int64  `json:"exp"`
+	NotBefore int64  `json:"nbf,omitempty"`
+	ID        string `json:"jti"`
+	TokenID   string `json:"tid,omitempty"`
+	Family    string `json:"fam,omitempty"`
+}
+
+var _ jwt.Claims = (*verifiedClaims)(nil)
+
+func numericDate(sec int64) (*jwt.NumericDate, error) {
+	if sec == 0 {
+		return nil, nil
+	}
+	return jwt.NewNumericDate(time.Unix(sec, 0)), nil
+}
+
+func (c *verifiedClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return numericDate(c.ExpiresAt)
+}
+func (c *verifiedClaims) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.NotBefore) }
+func (c *verifiedClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return nil, nil }
+func (c *verifiedClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
+func (c *verifiedClaims) GetSubject() (string, error)             { return c.Subject, nil }
+func (c *verifiedClaims) GetAudience() (jwt.ClaimStrings, error) {
+	if c.Audience == "" {
+		return nil, nil
+	}
+	return jwt.ClaimStrings{c.Audience}, nil
 }
 
 // newID returns 128 bits from crypto/rand, base64url.
@@ -280,22 +321,22 @@ func (s *Service) sign(typ string, c *claims) (string, error) {
 // issue records rec in the token DB and returns its signed access token.
 func (s *Service) issue(ctx context.Context, rec TokenRecord) (string, error) {
 	c := &claims{
-		RegisteredClaims: jwt.RegisteredClaims{
+		verifiedClaims: verifiedClaims{
 			Issuer:    s.cfg.Issuer,
 			Subject:   rec.ClientID,
-			Audience:  jwt.ClaimStrings{s.cfg.Audience},
-			ExpiresAt: jwt.NewNumericDate(rec.Expires),
-			IssuedAt:  jwt.NewNumericDate(rec.Created),
+			Audience:  s.cfg.Audience,
+			ExpiresAt: rec.Expires.Unix(),
 			ID:        rec.TokenID,
+			TokenID:   rec.TokenID,
+			Family:    rec.Family,
 		},
+		IssuedAt:  rec.Created.Unix(),
 		ClientID:  rec.ClientID,
-		Roles:     rec.Roles,
+		Roles:     nonNil(rec.Roles),
 		Groups:    rec.Groups,
 		Created:   rec.Created.Format(time.RFC3339),
 		Expires:   rec.Expires.Format(time.RFC3339),
 		Requester: rec.Requester,
-		TokenID:   rec.TokenID,
-		Family:    rec.Family,
 	}
 	tok, err := s.sign(typAccess, c)
 	if err != nil {
@@ -347,11 +388,11 @@ func (s *Service) keyFunc(typ string, use *keyUse) jwt.Keyfunc {
 }
 
 // parse verifies a token's size, signature, typ and registered claims.
-func (s *Service) parse(p *jwt.Parser, typ, token string) (*claims, keyUse, error) {
+func (s *Service) parse(p *jwt.Parser, typ, token string) (*verifiedClaims, keyUse, error) {
 	if len(token) > s.cfg.MaxTokenSize {
 		return nil, keyUse{}, tokenErr(ErrInvalidToken, errors.New("token too large"))
 	}
-	var c claims
+	var c verifiedClaims
 	var use keyUse
 	if _, err := p.ParseWithClaims(token, &c, s.keyFunc(typ, &use)); err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet) {
@@ -402,7 +443,7 @@ func (s *Service) verify(ctx context.Context, token string) (*Principal, error) 
 	if err != nil {
 		return nil, fmt.Errorf("auth: token lookup: %w", err)
 	}
-	if rec.ClientID != c.Subject || rec.TokenID != c.TokenID || !rec.Expires.Equal(c.ExpiresAt.Time) {
+	if rec.ClientID != c.Subject || rec.TokenID != c.TokenID || rec.Expires.Unix() != c.ExpiresAt {
 		return nil, tokenErr(ErrInvalidToken, errors.New("token does not match its record"))
 	}
 	e := &cacheEntry{
