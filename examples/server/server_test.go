@@ -133,6 +133,12 @@ func TestEndToEnd(t *testing.T) {
 	require.Equal(t, 201, r.status, r.body)
 
 	alice := s.login("alice", "alice-password")
+	s.login("alice", "alice-password")
+	r = s.do("GET", "/auth/tokens?limit=1", alice, "")
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, "2", r.header.Get("X-Total-Count"))
+	assert.Equal(t, `</api/v1/auth/tokens?limit=1&offset=1>; rel="next"`, r.header.Get("Link"), "pagination links keep the mount prefix")
+
 	r = s.do("GET", "/auth", alice, "")
 	require.Equal(t, 200, r.status, "whoami")
 	assert.Contains(t, r.body, `"subject":"alice"`)

@@ -52,9 +52,11 @@ func SetPageHeaders(w http.ResponseWriter, r *http.Request, p Page, total int) {
 	q := r.URL.Query()
 	q.Set("limit", strconv.Itoa(p.Limit))
 	q.Set("offset", strconv.Itoa(p.Offset+p.Limit))
-	next := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-	if r.URL.RawPath != "" {
-		next.RawPath = r.URL.RawPath
+	// The path as the client sent it: http.StripPrefix rewrites r.URL.Path
+	// but leaves RequestURI, so the link keeps the mount prefix.
+	path := r.URL.EscapedPath()
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
+		path = u.EscapedPath()
 	}
-	h.Set("Link", "<"+next.String()+`>; rel="next"`)
+	h.Set("Link", "<"+path+"?"+q.Encode()+`>; rel="next"`)
 }
