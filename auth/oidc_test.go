@@ -57,15 +57,11 @@ func newIssuer(t *testing.T) *issuer {
 
 func (is *issuer) sign(t *testing.T, method jwt.SigningMethod, kid string, c jwt.MapClaims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(method, c)
-	tok.Header["kid"] = kid
 	var key any = is.rsaKey
 	if method == jwt.SigningMethodES256 {
 		key = is.ecKey
 	}
-	s, err := tok.SignedString(key)
-	require.NoError(t, err)
-	return s
+	return forge(t, method, key, map[string]any{"kid": kid}, c)
 }
 
 func TestOIDCExchange(t *testing.T) {
@@ -100,25 +96,17 @@ func TestOIDCExchange(t *testing.T) {
 
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
-	forged := jwt.NewWithClaims(jwt.SigningMethodRS256, claims(nil))
-	forged.Header["kid"] = "rsa1"
-	forgedTok, err := forged.SignedString(other)
-	require.NoError(t, err)
+	rsa1 := map[string]any{"kid": "rsa1"}
 
 	for name, tok := range map[string]string{
-		"wrong audience": is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { c["aud"] = "someone-else" })),
-		"wrong issuer":   is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })),
-		"expired":        is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() })),
-		"no exp":         is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { delete(c, "exp") })),
-		"no sub":         is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { delete(c, "sub") })),
-		"unknown kid":    is.sign(t, jwt.SigningMethodRS256, "nope", claims(nil)),
-		"forged":         forgedTok,
-		"HS256 with the RSA modulus": func() string {
-			tk := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil))
-			tk.Header["kid"] = "rsa1"
-			s, _ := tk.SignedString(is.rsaKey.N.Bytes())
-			return s
-		}(),
+		"wrong audience":             is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { c["aud"] = "someone-else" })),
+		"wrong issuer":               is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })),
+		"expired":                    is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() })),
+		"no exp":                     is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { delete(c, "exp") })),
+		"no sub":                     is.sign(t, jwt.SigningMethodRS256, "rsa1", claims(func(c jwt.MapClaims) { delete(c, "sub") })),
+		"unknown kid":                is.sign(t, jwt.SigningMethodRS256, "nope", claims(nil)),
+		"forged":                     forge(t, jwt.SigningMethodRS256, other, rsa1, claims(nil)),
+		"HS256 with the RSA modulus": forge(t, jwt.SigningMethodHS256, is.rsaKey.N.Bytes(), rsa1, claims(nil)),
 	} {
 		rec := h.do("GET", "/usertoken", tok, "")
 		assert.Equal(t, 401, rec.Code, "%s: %s", name, rec.Body)

@@ -532,7 +532,7 @@ func (s *Service) Revoke(ctx context.Context, f TokenFilter) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("auth: revoke tokens: %w", err)
 	}
-	s.audit(ctx, "token.revoke", revokeTarget(f), nil, fmt.Sprintf("%d revoked", n))
+	s.audit(ctx, "token.revoke", f.ClientID, nil, fmt.Sprintf("%s: %d revoked", revokeTarget(f), n))
 	return n, nil
 }
 

@@ -15,9 +15,9 @@ import (
 	"github.com/portico-dev/portico/auth"
 )
 
-// forge signs arbitrary claims and header fields with key, to build the
-// tokens an attacker (or a bug) could present.
-func forge(t *testing.T, key auth.Key, method jwt.SigningMethod, signWith any, header map[string]any, claims jwt.MapClaims) string {
+// forge signs arbitrary claims and header fields (nil deletes one) with
+// signWith, to build the tokens an attacker, a bug or an issuer could present.
+func forge(t *testing.T, method jwt.SigningMethod, signWith any, header map[string]any, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
 	for k, v := range header {
@@ -26,9 +26,6 @@ func forge(t *testing.T, key auth.Key, method jwt.SigningMethod, signWith any, h
 		} else {
 			tok.Header[k] = v
 		}
-	}
-	if signWith == nil {
-		signWith = key.Private
 	}
 	s, err := tok.SignedString(signWith)
 	require.NoError(t, err)
@@ -74,21 +71,21 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 		want  error
 	}{
 		{"alg none", noneTok, auth.ErrInvalidToken},
-		{"HS256 keyed with the public key", forge(t, h.key, jwt.SigningMethodHS256, []byte(h.key.Public), hdr, valid()), auth.ErrInvalidToken},
-		{"unknown kid", forge(t, h.key, jwt.SigningMethodEdDSA, nil, map[string]any{"typ": "at+jwt", "kid": "nope"}, valid()), auth.ErrInvalidToken},
-		{"no kid", forge(t, h.key, jwt.SigningMethodEdDSA, nil, map[string]any{"typ": "at+jwt", "kid": nil}, valid()), auth.ErrInvalidToken},
-		{"oversized kid", forge(t, h.key, jwt.SigningMethodEdDSA, nil, map[string]any{"typ": "at+jwt", "kid": strings.Repeat("k", 500)}, valid()), auth.ErrInvalidToken},
-		{"signed by a stranger's key under our kid", forge(t, h.key, jwt.SigningMethodEdDSA, other.Private, hdr, valid()), auth.ErrInvalidToken},
-		{"jwk header naming the attacker's key", forge(t, h.key, jwt.SigningMethodEdDSA, other.Private, map[string]any{"typ": "at+jwt", "kid": h.key.ID, "jwk": map[string]string{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(other.Public)}}, valid()), auth.ErrInvalidToken},
-		{"missing exp", forge(t, h.key, jwt.SigningMethodEdDSA, nil, hdr, with("exp", nil)), auth.ErrInvalidToken},
-		{"expired", forge(t, h.key, jwt.SigningMethodEdDSA, nil, hdr, with("exp", now.Add(-time.Hour).Unix())), auth.ErrExpired},
-		{"nbf in the future", forge(t, h.key, jwt.SigningMethodEdDSA, nil, hdr, with("nbf", now.Add(time.Hour).Unix())), auth.ErrExpired},
-		{"wrong iss", forge(t, h.key, jwt.SigningMethodEdDSA, nil, hdr, with("iss", "evil")), auth.ErrInvalidToken},
-		{"wrong aud", forge(t, h.key, jwt.SigningMethodEdDSA, nil, hdr, with("aud", "elsewhere")), auth.ErrInvalidToken},
-		{"no typ", forge(t, h.key, jwt.SigningMethodEdDSA, nil, map[string]any{"kid": h.key.ID, "typ": nil}, valid()), auth.ErrInvalidToken},
-		{"typ JWT", forge(t, h.key, jwt.SigningMethodEdDSA, nil, map[string]any{"kid": h.key.ID, "typ": "JWT"}, valid()), auth.ErrInvalidToken},
+		{"HS256 keyed with the public key", forge(t, jwt.SigningMethodHS256, []byte(h.key.Public), hdr, valid()), auth.ErrInvalidToken},
+		{"unknown kid", forge(t, jwt.SigningMethodEdDSA, h.key.Private, map[string]any{"typ": "at+jwt", "kid": "nope"}, valid()), auth.ErrInvalidToken},
+		{"no kid", forge(t, jwt.SigningMethodEdDSA, h.key.Private, map[string]any{"typ": "at+jwt", "kid": nil}, valid()), auth.ErrInvalidToken},
+		{"oversized kid", forge(t, jwt.SigningMethodEdDSA, h.key.Private, map[string]any{"typ": "at+jwt", "kid": strings.Repeat("k", 500)}, valid()), auth.ErrInvalidToken},
+		{"signed by a stranger's key under our kid", forge(t, jwt.SigningMethodEdDSA, other.Private, hdr, valid()), auth.ErrInvalidToken},
+		{"jwk header naming the attacker's key", forge(t, jwt.SigningMethodEdDSA, other.Private, map[string]any{"typ": "at+jwt", "kid": h.key.ID, "jwk": map[string]string{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(other.Public)}}, valid()), auth.ErrInvalidToken},
+		{"missing exp", forge(t, jwt.SigningMethodEdDSA, h.key.Private, hdr, with("exp", nil)), auth.ErrInvalidToken},
+		{"expired", forge(t, jwt.SigningMethodEdDSA, h.key.Private, hdr, with("exp", now.Add(-time.Hour).Unix())), auth.ErrExpired},
+		{"nbf in the future", forge(t, jwt.SigningMethodEdDSA, h.key.Private, hdr, with("nbf", now.Add(time.Hour).Unix())), auth.ErrExpired},
+		{"wrong iss", forge(t, jwt.SigningMethodEdDSA, h.key.Private, hdr, with("iss", "evil")), auth.ErrInvalidToken},
+		{"wrong aud", forge(t, jwt.SigningMethodEdDSA, h.key.Private, hdr, with("aud", "elsewhere")), auth.ErrInvalidToken},
+		{"no typ", forge(t, jwt.SigningMethodEdDSA, h.key.Private, map[string]any{"kid": h.key.ID, "typ": nil}, valid()), auth.ErrInvalidToken},
+		{"typ JWT", forge(t, jwt.SigningMethodEdDSA, h.key.Private, map[string]any{"kid": h.key.ID, "typ": "JWT"}, valid()), auth.ErrInvalidToken},
 		{"refresh token as access token", refresh, auth.ErrInvalidToken},
-		{"well signed but not in the token DB", forge(t, h.key, jwt.SigningMethodEdDSA, nil, hdr, valid()), auth.ErrRevoked},
+		{"well signed but not in the token DB", forge(t, jwt.SigningMethodEdDSA, h.key.Private, hdr, valid()), auth.ErrRevoked},
 		{"tampered payload", tampered, auth.ErrInvalidToken},
 		{"oversized", good + strings.Repeat("A", 9000), auth.ErrInvalidToken},
 		{"garbage", "not.a.token", auth.ErrInvalidToken},
