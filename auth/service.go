@@ -561,6 +561,7 @@ func (s *Service) Cleanup(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("auth: purge refresh tokens: %w", err)
 	}
 	n, err := s.store.DeleteTokens(ctx, TokenFilter{ExpiredAt: now})
+	s.cache.invalidate(TokenFilter{ExpiredAt: now})
 	if err != nil {
 		return 0, fmt.Errorf("auth: purge tokens: %w", err)
 	}

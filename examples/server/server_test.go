@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-dev/portico/auth"
 )
 
 // server is an example server running in-process on 127.0.0.1:0.
@@ -224,4 +229,39 @@ func TestConfig(t *testing.T) {
 	assert.Error(t, err)
 	_, err = parseConfig([]string{"-nope"}, func(string) string { return "" }, io.Discard)
 	assert.Error(t, err)
+}
+
+func TestSigningKeyFromEnvironment(t *testing.T) {
+	k, err := auth.GenerateKey()
+	require.NoError(t, err)
+	old, err := auth.GenerateKey()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	s := startServer(t, dir, map[string]string{
+		"PORTICO_ADMIN_PASSWORD": "correct-horse-battery",
+		"PORTICO_SIGNING_KEY":    auth.EncodePrivateKey(k),
+		"PORTICO_VERIFY_KEYS":    auth.EncodePublicKey(old),
+	})
+	jwks := s.do("GET", "/auth/jwks", "", "").body
+	assert.Contains(t, jwks, `"kid":"`+k.ID+`"`, "the signing key from the environment")
+	assert.Contains(t, jwks, `"kid":"`+old.ID+`"`, "a verify-only key for a rotation")
+	_, err = os.Stat(filepath.Join(dir, "signing.key"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "no key file is written when the key comes from the environment")
+
+	_, _, err = loadKeys(config{signingKey: "not-base64!"})
+	assert.Error(t, err, "a malformed PORTICO_SIGNING_KEY stops the server")
+}
+
+func TestSigningKeyFileMode(t *testing.T) {
+	dir := t.TempDir()
+	_, generated, err := loadKeys(config{data: dir})
+	require.NoError(t, err)
+	assert.True(t, generated)
+	info, err := os.Stat(filepath.Join(dir, "signing.key"))
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(0o600), info.Mode().Perm())
+
+	require.NoError(t, os.Chmod(filepath.Join(dir, "signing.key"), 0o644))
+	_, _, err = loadKeys(config{data: dir})
+	assert.ErrorContains(t, err, "readable by others", "a world-readable key file is refused")
 }
