@@ -99,9 +99,3 @@ func (c *tokenCache) invalidate(f TokenFilter) {
 		}
 	}
 }
-
-func (c *tokenCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}

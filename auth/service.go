@@ -124,7 +124,6 @@ type Service struct {
 	oidc      *oidcVerifier
 	log       *slog.Logger
 	now       func() time.Time
-	dummyHash string // verified against when a username is unknown, so timing does not tell
 }
 
 // New validates cfg, fills in its defaults and returns a Service. It starts
@@ -210,11 +209,6 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.oidc = v
 	}
-	h, err := cfg.Passwords.Hash("portico-dummy-password")
-	if err != nil {
-		return nil, fmt.Errorf("auth: password hasher: %w", err)
-	}
-	s.dummyHash = h
 	return s, nil
 }
 

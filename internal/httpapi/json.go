@@ -49,9 +49,6 @@ type DecodeError struct {
 
 func (e *DecodeError) Error() string { return e.Msg }
 
-// Write answers the request with the error.
-func (e *DecodeError) Write(w http.ResponseWriter) { WriteError(w, e.Status, e.Code, e.Msg) }
-
 // DecodeJSON decodes the request body into v. It reads at most max bytes
 // (DefaultMaxBody when max <= 0), refuses unknown fields, trailing data and
 // a Content-Type other than JSON, and returns a *DecodeError that says what
