@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,7 +142,7 @@ func (s *Service) newClient(nc NewClient) (Client, error) {
 	}
 	c := Client{
 		ID:        nc.ID,
-		Name:      cmpOr(nc.Name, nc.ID),
+		Name:      cmp.Or(nc.Name, nc.ID),
 		Roles:     dedupe(nonNil(nc.Roles)),
 		Groups:    dedupe(nonNil(nc.Groups)),
 		Enabled:   !nc.Disabled,

@@ -201,7 +201,7 @@ func hashToken(tok string) string {
 // client must still exist and be enabled; the new token carries its
 // current roles.
 func (s *Service) Refresh(ctx context.Context, token string) (Grant, error) {
-	c, _, err := s.parse(s.refresh, typRefresh, token)
+	c, _, err := s.parse(typRefresh, token)
 	if err != nil {
 		return Grant{}, err
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -62,8 +63,8 @@ func newOIDCVerifier(cfg OIDCConfig, now func() time.Time, leeway time.Duration)
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("auth: OIDC needs Issuer and Audience")
 	}
-	cfg.GroupsClaim = cmpOr(cfg.GroupsClaim, "groups")
-	cfg.ClientPrefix = cmpOr(cfg.ClientPrefix, "oidc:")
+	cfg.GroupsClaim = cmp.Or(cfg.GroupsClaim, "groups")
+	cfg.ClientPrefix = cmp.Or(cfg.ClientPrefix, "oidc:")
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}

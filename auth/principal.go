@@ -105,28 +105,43 @@ func BearerToken(r *http.Request) (string, bool) {
 // credentials, or with credentials that fail, is answered 401 with a
 // WWW-Authenticate challenge and a JSON body.
 func Authenticate(chain ...Authenticator) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := authenticate(chain, r)
-			if err != nil {
-				writeError(w, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-		})
-	}
+	fail := func(w http.ResponseWriter, _ *http.Request, err error) { writeError(w, err) }
+	return func(next http.Handler) http.Handler { return authenticateWith(chain, fail, next) }
 }
 
+// authenticateWith is the middleware body Authenticate and
+// Service.Middleware share; fail answers a refused request.
+func authenticateWith(chain []Authenticator, fail func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := authenticate(chain, r)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// authenticate asks each authenticator in turn. A *Service answers with
+// the cached Principal itself, so a warm token costs no copy.
 func authenticate(chain []Authenticator, r *http.Request) (*Principal, error) {
 	for _, a := range chain {
-		p, err := a.Authenticate(r)
+		var p *Principal
+		var err error
+		if s, ok := a.(*Service); ok {
+			p, err = s.authenticateBearer(r)
+		} else {
+			var v Principal
+			v, err = a.Authenticate(r)
+			p = &v
+		}
 		if errors.Is(err, ErrNoCredentials) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &p, nil
+		return p, nil
 	}
 	return nil, ErrNoCredentials
 }

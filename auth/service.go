@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -115,8 +116,7 @@ type Service struct {
 	cfg       Config
 	store     Store
 	keys      *KeySet
-	access    *jwt.Parser
-	refresh   *jwt.Parser
+	parser    *jwt.Parser // one for every kind; keyFunc checks typ
 	cache     *tokenCache
 	guard     *loginGuard
 	providers []Provider
@@ -141,21 +141,21 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	cfg.Issuer = cmpOr(cfg.Issuer, "portico")
-	cfg.Audience = cmpOr(cfg.Audience, "portico")
-	cfg.AccessTTL = cmpOr(cfg.AccessTTL, DefaultAccessTTL)
-	cfg.MaxTokenLife = cmpOr(cfg.MaxTokenLife, 24*time.Hour)
-	cfg.RefreshTTL = cmpOr(cfg.RefreshTTL, 7*24*time.Hour)
-	cfg.RefreshGrace = cmpOr(cfg.RefreshGrace, 10*time.Second)
-	cfg.Leeway = cmpOr(cfg.Leeway, 30*time.Second)
-	cfg.MaxTokenSize = cmpOr(cfg.MaxTokenSize, 8<<10)
-	cfg.CacheSize = cmpOr(cfg.CacheSize, 10000)
-	cfg.AdminRole = cmpOr(cfg.AdminRole, "admin")
-	cfg.MFAIssuer = cmpOr(cfg.MFAIssuer, "Portico")
-	cfg.LoginAttempts = cmpOr(cfg.LoginAttempts, 5)
-	cfg.LoginWindow = cmpOr(cfg.LoginWindow, 15*time.Minute)
-	cfg.CleanupInterval = cmpOr(cfg.CleanupInterval, 10*time.Minute)
-	cfg.MaxBodyBytes = cmpOr(cfg.MaxBodyBytes, 64<<10)
+	cfg.Issuer = cmp.Or(cfg.Issuer, "portico")
+	cfg.Audience = cmp.Or(cfg.Audience, "portico")
+	cfg.AccessTTL = cmp.Or(cfg.AccessTTL, DefaultAccessTTL)
+	cfg.MaxTokenLife = cmp.Or(cfg.MaxTokenLife, 24*time.Hour)
+	cfg.RefreshTTL = cmp.Or(cfg.RefreshTTL, 7*24*time.Hour)
+	cfg.RefreshGrace = cmp.Or(cfg.RefreshGrace, 10*time.Second)
+	cfg.Leeway = cmp.Or(cfg.Leeway, 30*time.Second)
+	cfg.MaxTokenSize = cmp.Or(cfg.MaxTokenSize, 8<<10)
+	cfg.CacheSize = cmp.Or(cfg.CacheSize, 10000)
+	cfg.AdminRole = cmp.Or(cfg.AdminRole, "admin")
+	cfg.MFAIssuer = cmp.Or(cfg.MFAIssuer, "Portico")
+	cfg.LoginAttempts = cmp.Or(cfg.LoginAttempts, 5)
+	cfg.LoginWindow = cmp.Or(cfg.LoginWindow, 15*time.Minute)
+	cfg.CleanupInterval = cmp.Or(cfg.CleanupInterval, 10*time.Minute)
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 64<<10)
 	if cfg.Passwords == nil {
 		cfg.Passwords = Argon2id{}
 	}
@@ -195,8 +195,15 @@ func New(cfg Config) (*Service, error) {
 		log:   cfg.Logger,
 		now:   cfg.Now,
 	}
-	s.access = s.parser()
-	s.refresh = s.parser()
+	s.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now),
+		jwt.WithStrictDecoding(),
+	)
 	s.providers = cfg.Providers
 	if s.providers == nil {
 		s.providers = []Provider{&PasswordProvider{Clients: cfg.Store, Passwords: cfg.Passwords, Now: cfg.Now}}
@@ -210,26 +217,6 @@ func New(cfg Config) (*Service, error) {
 		s.oidc = v
 	}
 	return s, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
-
-func (s *Service) parser() *jwt.Parser {
-	return jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(s.cfg.Issuer),
-		jwt.WithAudience(s.cfg.Audience),
-		jwt.WithLeeway(s.cfg.Leeway),
-		jwt.WithTimeFunc(s.now),
-		jwt.WithStrictDecoding(),
-	)
 }
 
 // Keys returns the key set the Service signs with.
@@ -382,13 +369,13 @@ func (s *Service) keyFunc(typ string, use *keyUse) jwt.Keyfunc {
 }
 
 // parse verifies a token's size, signature, typ and registered claims.
-func (s *Service) parse(p *jwt.Parser, typ, token string) (*verifiedClaims, keyUse, error) {
+func (s *Service) parse(typ, token string) (*verifiedClaims, keyUse, error) {
 	if len(token) > s.cfg.MaxTokenSize {
 		return nil, keyUse{}, tokenErr(ErrInvalidToken, errors.New("token too large"))
 	}
 	var c verifiedClaims
 	var use keyUse
-	if _, err := p.ParseWithClaims(token, &c, s.keyFunc(typ, &use)); err != nil {
+	if _, err := s.parser.ParseWithClaims(token, &c, s.keyFunc(typ, &use)); err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet) {
 			return nil, keyUse{}, tokenErr(ErrExpired, err)
 		}
@@ -422,11 +409,8 @@ func (s *Service) verify(ctx context.Context, token string) (*Principal, error) 
 	if e, ok := s.cache.get(token, now, s.keys.version()); ok {
 		return &e.p, nil
 	}
-	if len(token) > s.cfg.MaxTokenSize {
-		return nil, tokenErr(ErrInvalidToken, errors.New("token too large"))
-	}
 	gen := s.cache.generation()
-	c, use, err := s.parse(s.access, typAccess, token)
+	c, use, err := s.parse(typAccess, token)
 	if err != nil {
 		return nil, err
 	}
@@ -482,20 +466,10 @@ func (s *Service) authenticateBearer(r *http.Request) (*Principal, error) {
 }
 
 // Middleware authenticates every request with the Service's tokens and then
-// Config.Authenticators, answering 401 when none succeeds. It has the shape
-// of Authenticate's middleware, with the Service's own check on a fast path.
+// Config.Authenticators, answering 401 when none succeeds. It is
+// Authenticate's middleware over that chain, logging store failures.
 func (s *Service) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticateBearer(r)
-		if errors.Is(err, ErrNoCredentials) {
-			p, err = authenticate(s.cfg.Authenticators, r)
-		}
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	})
+	return authenticateWith(s.chain, s.fail, next)
 }
 
 // IsAdmin reports whether p is an administrator (Config.IsAdmin, or holding
@@ -605,7 +579,7 @@ type MintRequest struct {
 // be between MinTokenLife and Config.MaxTokenLife. The record's rcid is by's
 // client id.
 func (s *Service) Mint(ctx context.Context, by Principal, req MintRequest) (Grant, error) {
-	life := cmpOr(req.Life, s.cfg.AccessTTL)
+	life := cmp.Or(req.Life, s.cfg.AccessTTL)
 	if life < MinTokenLife || life > s.cfg.MaxTokenLife {
 		return Grant{}, invalid("token_life", fmt.Sprintf("must be between %d and %d seconds", int(MinTokenLife.Seconds()), int(s.cfg.MaxTokenLife.Seconds())))
 	}
