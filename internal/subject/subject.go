@@ -131,3 +131,29 @@ func Intersects(p, q string) bool {
 		p, q = prest, qrest
 	}
 }
+
+// ValidLiteral reports whether s is a valid pattern without wildcards. It is
+// Validate and IsLiteral in one pass, cheap enough for every request: ASCII
+// subjects are checked byte by byte and only others take the full path.
+func ValidLiteral(s string) bool {
+	if s == "" || len(s) > MaxLen {
+		return false
+	}
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x80:
+			return Validate(s) == nil && IsLiteral(s)
+		case c == '.':
+			if i == start {
+				return false
+			}
+			start = i + 1
+		case c <= ' ' || c == 0x7f || c == '*' || c == '>':
+			// whitespace, a control character or a wildcard: "a*" is
+			// invalid and "*" is not literal, so both are refused here
+			return false
+		}
+	}
+	return start < len(s)
+}

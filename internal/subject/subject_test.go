@@ -211,7 +211,8 @@ func FuzzPattern(f *testing.F) {
 		if subject.IsLiteral(p) {
 			assert.True(t, subject.Match(p, p), "literal %q matches itself", p)
 		}
-		if subject.Validate(s) != nil || !subject.IsLiteral(s) {
+		assert.Equal(t, subject.Validate(s) == nil && subject.IsLiteral(s), subject.ValidLiteral(s), "ValidLiteral(%q)", s)
+		if !subject.ValidLiteral(s) {
 			return
 		}
 		var set subject.Set
@@ -243,4 +244,13 @@ func BenchmarkSetMatch(b *testing.B) {
 			set.Match("svcxxx.one.opd.read")
 		}
 	})
+}
+
+func TestValidLiteral(t *testing.T) {
+	for _, s := range []string{"keys.create", "a", "extensions.café.read", "$SYS.x", "a-b.c_d"} {
+		assert.True(t, subject.ValidLiteral(s), "subject %q", s)
+	}
+	for _, s := range []string{"", ".", "a.", ".a", "a..b", "a.*", ">", "a.b*", "a b", "a.\x7f", "a.\xff", "café.*", "a.\u00a0", strings.Repeat("a", subject.MaxLen+1)} {
+		assert.False(t, subject.ValidLiteral(s), "subject %q", s)
+	}
 }
