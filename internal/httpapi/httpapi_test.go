@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,9 +81,10 @@ func TestPageHeadersKeepMountPrefix(t *testing.T) {
 
 func TestDecodeJSONErrors(t *testing.T) {
 	var v struct {
-		N int `json:"n"`
+		N int       `json:"n"`
+		T time.Time `json:"t"`
 	}
-	for body, code := range map[string]string{`{"n":"x"}`: "invalid_field", `{"n":1}{`: "invalid_json", `nul`: "invalid_json"} {
+	for body, code := range map[string]string{`{"n":"x"}`: "invalid_field", `{"n":1}{`: "invalid_json", `nul`: "invalid_json", `{"t":"yesterday"}`: "invalid_field"} {
 		req := httptest.NewRequest("POST", "/", strings.NewReader(body))
 		err := DecodeJSON(httptest.NewRecorder(), req, &v, 0)
 		var de *DecodeError

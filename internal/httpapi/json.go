@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // DefaultMaxBody is the body cap used when a handler is given none: 1 MB.
@@ -84,6 +85,7 @@ func decodeError(err error) *DecodeError {
 		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
+		timeErr   *time.ParseError
 	)
 	switch {
 	case errors.As(err, &maxErr):
@@ -99,6 +101,9 @@ func decodeError(err error) *DecodeError {
 			return &DecodeError{http.StatusBadRequest, "invalid_json", fmt.Sprintf("request body must be a JSON %s", jsonKind(typeErr.Type.Kind().String()))}
 		}
 		return &DecodeError{http.StatusBadRequest, "invalid_field", fmt.Sprintf("field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+	case errors.As(err, &timeErr):
+		// time.Time's UnmarshalJSON does not say which field it was.
+		return &DecodeError{http.StatusBadRequest, "invalid_field", fmt.Sprintf("time %s is not RFC 3339 (like 2026-01-02T15:04:05Z)", timeErr.Value)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no typed error for this one.
 		return &DecodeError{http.StatusBadRequest, "unknown_field", "request body has " + strings.TrimPrefix(err.Error(), "json: ")}

@@ -1,0 +1,7 @@
+package apikey
+
+// Test hooks into the key format.
+var (
+	NewToken   = newToken
+	ParseToken = parseToken
+)
