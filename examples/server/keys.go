@@ -45,42 +45,56 @@ func loadKeys(c config) (*auth.KeySet, bool, error) {
 }
 
 func loadOrCreateKey(path string) (auth.Key, bool, error) {
+	s, generated, err := loadOrCreateSecret(path, func() (string, error) {
+		k, err := auth.GenerateKey()
+		return auth.EncodePrivateKey(k), err
+	})
+	if err != nil {
+		return auth.Key{}, false, err
+	}
+	k, err := auth.ParsePrivateKey(s)
+	if err != nil {
+		return auth.Key{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, generated, nil
+}
+
+// loadOrCreateSecret returns the secret kept in the file at path, refusing
+// a file others can read. A missing file is created with mode 0600 holding
+// newSecret(), and generated is true.
+func loadOrCreateSecret(path string, newSecret func() (string, error)) (secret string, generated bool, err error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-			return auth.Key{}, false, fmt.Errorf("%s is readable by others (mode %o); chmod 600 it", path, info.Mode().Perm())
+			return "", false, fmt.Errorf("%s is readable by others (mode %o); chmod 600 it", path, info.Mode().Perm())
 		}
-		k, err := auth.ParsePrivateKey(string(b))
-		if err != nil {
-			return auth.Key{}, false, fmt.Errorf("%s: %w", path, err)
-		}
-		return k, false, nil
+		return strings.TrimSpace(string(b)), false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return auth.Key{}, false, err
+		return "", false, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return auth.Key{}, false, err
+		return "", false, err
 	}
-	k, err := auth.GenerateKey()
+	secret, err = newSecret()
 	if err != nil {
-		return auth.Key{}, false, err
+		return "", false, err
 	}
-	// O_EXCL: two servers starting on one data dir cannot both write a key.
+	// O_EXCL: two servers starting on one data dir cannot both write one.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return loadOrCreateKey(path)
+		return loadOrCreateSecret(path, newSecret)
 	}
 	if err != nil {
-		return auth.Key{}, false, err
+		return "", false, err
 	}
-	if _, err := f.WriteString(auth.EncodePrivateKey(k) + "\n"); err != nil {
+	if _, err := f.WriteString(secret + "\n"); err != nil {
 		f.Close()
-		return auth.Key{}, false, err
+		return "", false, err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return auth.Key{}, false, err
+		return "", false, err
 	}
-	return k, true, f.Close()
+	return secret, true, f.Close()
 }

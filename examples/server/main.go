@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	defer p.close()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -71,11 +72,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = p.auth.Run(runCtx) })
+	wg.Go(func() { _ = p.keys.Run(runCtx) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
-	log.Info("portico listening", "addr", ln.Addr().String(), "url", url+"/api/v1", "store", p.storeName)
+	log.Info("portico listening", "addr", ln.Addr().String(), "url", url+"/api/v1", "store", p.storeName, "nats", p.natsURL)
 	p.ready.Store(true)
 	if ready != nil {
 		ready(ln.Addr().String())

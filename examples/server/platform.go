@@ -11,9 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"github.com/portico-dev/portico"
+
+	"github.com/portico-dev/portico/apikey"
 	"github.com/portico-dev/portico/auth"
 	"github.com/portico-dev/portico/internal/httpapi"
+	"github.com/portico-dev/portico/internal/natsserver"
+	"github.com/portico-dev/portico/rbac"
 )
 
 // maxBody is the platform's request body cap: 1 MB, answered 413.
@@ -23,9 +28,31 @@ const maxBody = 1 << 20
 type platform struct {
 	log       *slog.Logger
 	auth      *auth.Service
+	rbac      *rbac.Authorizer
+	keys      *apikey.Service
+	nats      *natsserver.Server // nil unless the embedded server runs
+	natsURL   string
 	audit     *auth.AuditLog
 	storeName string
 	ready     atomic.Bool
+}
+
+// defaultRole is the example server's role for clients holding no role
+// that exists: self-service on their own session, tokens and API keys.
+var defaultRole = rbac.Role{
+	Name:        "user",
+	Description: "Self-service: the caller's own session, tokens, roles and API keys.",
+	Permissions: rbac.Permissions{Allow: []string{"auth.self", "keys.*"}},
+}
+
+// subject is the rbac view of a request's authenticated caller.
+func subject(r *http.Request) (rbac.Subject, bool) {
+	p, ok := auth.FromContext(r.Context())
+	return subjectOf(p), ok
+}
+
+func subjectOf(p auth.Principal) rbac.Subject {
+	return rbac.Subject{ID: p.Subject, Roles: p.Roles, Groups: p.Groups}
 }
 
 func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Writer) (*platform, error) {
@@ -39,12 +66,65 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if generated {
 		log.Info("generated a signing key", "kid", keys.Signing().ID, "dir", cfg.data)
 	}
-	p := &platform{log: log, audit: auth.NewAuditLog(10000), storeName: "memory"}
+	operator, err := loadNKey(cfg.data, "operator.nk", nkeys.CreateOperator)
+	if err != nil {
+		return nil, err
+	}
+	account, err := loadNKey(cfg.data, "account.nk", nkeys.CreateAccount)
+	if err != nil {
+		return nil, err
+	}
+	p := &platform{log: log, audit: auth.NewAuditLog(10000), storeName: "memory", natsURL: cfg.natsURL}
+	authStore := auth.NewMemoryStore()
+	p.rbac, err = rbac.New(rbac.Config{
+		AdminSubjects: []string{"admin"},
+		DefaultRole:   defaultRole.Name,
+		Subject:       subject,
+		Lookup: func(ctx context.Context, id string) (rbac.Subject, error) {
+			c, err := authStore.GetClient(ctx, id)
+			if errors.Is(err, auth.ErrNotFound) {
+				return rbac.Subject{}, rbac.ErrNotFound
+			}
+			return rbac.Subject{ID: c.ID, Roles: c.Roles, Groups: c.Groups}, err
+		},
+		MaxBodyBytes: maxBody,
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.rbac.CreateRole(ctx, defaultRole); err != nil && !errors.Is(err, rbac.ErrExists) {
+		return nil, err
+	}
+	isAdmin := func(ctx context.Context, pr auth.Principal) bool { return p.rbac.IsAdmin(ctx, subjectOf(pr)) }
+	p.keys, err = apikey.New(apikey.Config{
+		Clients:  authStore,
+		Account:  account,
+		Operator: operator,
+		PublishAccount: func(ctx context.Context, jwt string) error {
+			if p.nats == nil {
+				return nil // an external server must be handed the account JWT by its operator
+			}
+			return p.nats.PublishAccount(ctx, jwt)
+		},
+		IsAdmin: isAdmin,
+		Authorize: func(ctx context.Context, pr auth.Principal, perm string) error {
+			return p.rbac.Authorize(ctx, subjectOf(pr), perm)
+		},
+		Audit:        p.audit.Record,
+		MaxBodyBytes: maxBody,
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	p.auth, err = auth.New(auth.Config{
-		Store:  auth.NewMemoryStore(),
-		Keys:   keys,
-		Audit:  p.audit.Record,
-		Logger: log,
+		Store:          authStore,
+		Keys:           keys,
+		IsAdmin:        isAdmin,
+		Authenticators: []auth.Authenticator{p.keys},
+		Audit:          p.audit.Record,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
@@ -52,9 +132,35 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if err := bootstrapAdmin(ctx, p.auth, cfg.adminPassword, stderr); err != nil {
 		return nil, err
 	}
-	log.Warn("state is kept in memory and lost when the server stops; only the signing key persists")
+	if cfg.natsAddr != "off" {
+		accountJWT, err := p.keys.AccountJWT(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if p.nats, err = natsserver.Start(natsserver.Config{Addr: cfg.natsAddr, Operator: operator, AccountJWT: accountJWT}); err != nil {
+			return nil, fmt.Errorf("embedded NATS server: %w", err)
+		}
+		p.natsURL = p.nats.URL()
+	}
+	log.Warn("state is kept in memory and lost when the server stops; only the signing and nkey seeds persist")
 	return p, nil
 }
+
+// close stops what newPlatform started.
+func (p *platform) close() {
+	if p.nats != nil {
+		p.nats.Shutdown()
+	}
+}
+
+// Route permissions: every authenticated route names the permission it
+// needs. The built-in admin role holds them all; the default "user" role
+// holds auth.self and keys.*.
+const (
+	permSelf      = "auth.self"  // the caller's own session, tokens, profile, MFA and roles
+	permAuthAdmin = "auth.admin" // other clients and their tokens (auth also checks IsAdmin)
+	permAudit     = "audit.read"
+)
 
 // handler is the server's whole HTTP surface under /api/v1, wrapped in the
 // platform-wide middleware: panic recovery, request ids, security headers,
@@ -68,12 +174,52 @@ func (p *platform) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/ready", p.handleReady)
 	mux.HandleFunc("GET /api/v1/info", p.handleInfo)
 
+	// guard authenticates a route (tokens or API keys) and requires perm.
+	guard := func(perm string, h http.Handler) http.Handler {
+		return p.auth.Middleware(p.rbac.Require(perm)(h))
+	}
+	routes := func(h http.Handler, perm string, patterns ...string) {
+		for _, pattern := range patterns {
+			mux.Handle(pattern, guard(perm, h))
+		}
+	}
+
+	// auth: public routes as they are, the rest each behind a permission;
+	// unlisted paths reach auth's own 404 and 405 answers.
 	authH := http.StripPrefix("/api/v1", p.auth.Handler())
-	for _, pattern := range []string{"/api/v1/auth", "/api/v1/auth/", "/api/v1/usertoken", "/api/v1/userinfo"} {
+	for _, pattern := range []string{"/api/v1/auth", "/api/v1/auth/", "/api/v1/usertoken", "/api/v1/userinfo",
+		"POST /api/v1/auth/clients/register"} { // else POST .../clients/{id} would take it
 		mux.Handle(pattern, authH)
 	}
-	admin := func(h http.Handler) http.Handler { return p.auth.Middleware(auth.RequireRole("admin")(h)) }
-	mux.Handle("GET /api/v1/admin/audit", admin(p.audit.Handler()))
+	routes(authH, permSelf,
+		"GET /api/v1/auth", "DELETE /api/v1/auth", "POST /api/v1/auth/logout", "GET /api/v1/userinfo",
+		"GET /api/v1/auth/tokens", "POST /api/v1/auth/tokens", "DELETE /api/v1/auth/tokens",
+		"GET /api/v1/auth/tokens/{tid}", "DELETE /api/v1/auth/tokens/{tid}",
+		"GET /api/v1/auth/clients", "POST /api/v1/auth/clients", "GET /api/v1/auth/clients/{id}",
+		"POST /api/v1/auth/mfa", "POST /api/v1/auth/mfa/confirm", "POST /api/v1/auth/mfa/disable")
+	routes(authH, permAuthAdmin,
+		"GET /api/v1/auth/tokens/all", "DELETE /api/v1/auth/tokens/all", "POST /api/v1/auth/tokens/cleanup",
+		"POST /api/v1/auth/clients/create", "GET /api/v1/auth/clients/all",
+		"POST /api/v1/auth/clients/{id}", "DELETE /api/v1/auth/clients/{id}",
+		"DELETE /api/v1/auth/clients/{id}/roles", "POST /api/v1/auth/clients/{id}/roles/{role}",
+		"DELETE /api/v1/auth/clients/{id}/roles/{role}", "POST /api/v1/auth/clients/{id}/enable",
+		"POST /api/v1/auth/clients/{id}/disable", "DELETE /api/v1/auth/clients/{id}/mfa")
+
+	// rbac guards its admin routes itself (roles.read, roles.write).
+	rbacH := http.StripPrefix("/api/v1", p.rbac.Handler())
+	routes(rbacH, permSelf, "GET /api/v1/roles")
+	for _, pattern := range []string{"/api/v1/admin/roles", "/api/v1/admin/role/", "/api/v1/admin/assignments", "/api/v1/admin/assignment/", "/api/v1/admin/user/"} {
+		mux.Handle(pattern, p.auth.Middleware(rbacH))
+	}
+
+	keysH := http.StripPrefix("/api/v1", p.keys.Handler())
+	routes(keysH, "keys.create", "POST /api/v1/keys")
+	routes(keysH, "keys.read", "GET /api/v1/keys", "GET /api/v1/key/{id}")
+	routes(keysH, "keys.update", "PUT /api/v1/key/{id}", "POST /api/v1/key/{id}/revoke", "POST /api/v1/key/{id}/reactivate")
+	routes(keysH, "keys.delete", "DELETE /api/v1/key/{id}")
+	routes(keysH, "keys.exchange", "GET /api/v1/apikey")
+
+	routes(p.audit.Handler(), permAudit, "GET /api/v1/admin/audit")
 
 	var h http.Handler = httpapi.Mux(mux)
 	h = p.accessLog(h)
@@ -109,6 +255,20 @@ func (p *platform) health(ctx context.Context) (map[string]string, bool) {
 	if len(p.auth.Keys().Signing().Private) == 0 {
 		components["signing_key"], healthy = "missing", false
 	}
+	switch {
+	case p.nats != nil && p.nats.Healthy() != nil:
+		components["nats"], healthy = "unavailable", false
+	case p.nats != nil:
+		components["nats"] = "ok"
+	case p.natsURL != "":
+		components["nats"] = "external"
+	default:
+		components["nats"] = "off"
+	}
+	components["rbac"] = "ok"
+	if p.rbac.Bootstrap() {
+		components["rbac"] = "bootstrap mode: every authenticated caller is an administrator"
+	}
 	return components, healthy
 }
 
@@ -132,8 +292,10 @@ func (p *platform) handleReady(w http.ResponseWriter, r *http.Request) {
 
 func (p *platform) handleInfo(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{
-		"name":    "portico",
-		"version": portico.Version,
-		"store":   p.storeName,
+		"name":     "portico",
+		"version":  portico.Version,
+		"store":    p.storeName,
+		"nats_url": p.natsURL,
+		"account":  p.keys.AccountPublicKey(),
 	})
 }

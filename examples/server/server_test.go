@@ -51,7 +51,7 @@ func startServer(t *testing.T, dataDir string, env map[string]string) *server {
 	errc := make(chan error, 1)
 	s := &server{t: t, stderr: &syncBuffer{}}
 	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", dataDir}, func(k string) string { return env[k] }, s.stderr, func(a string) { addr <- a })
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-nats-addr", "127.0.0.1:0", "-data", dataDir}, func(k string) string { return env[k] }, s.stderr, func(a string) { addr <- a })
 	}()
 	select {
 	case a := <-addr:

@@ -49,6 +49,14 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else {
+		// nats-server reports a busy port only in its log; find out here,
+		// so the caller gets the reason rather than a timeout.
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("natsserver: %w", err)
+		}
+		ln.Close()
 	}
 	if cfg.Operator == nil {
 		return nil, errors.New("natsserver: Config.Operator is required")
