@@ -10,10 +10,12 @@
 //     exact, immediate revocation, clients (users and services) with roles,
 //     login with passwords, TOTP MFA and external OIDC, refresh and logout,
 //     the Authenticate middleware and the Principal it puts in the context.
+//   - rbac: roles of allow and deny patterns with NATS wildcards, group
+//     assignments, precomputed decisions, the Require middleware.
+//   - apikey: API keys hashed at rest, authenticating like tokens and
+//     exchanged for NATS credentials that revoking the key revokes.
 //
-// Packages arriving next: apikey (API keys exchanged for NATS credentials),
-// rbac (roles, permissions, NATS-style wildcards), ratelimit, extension,
-// openapi and orchestrator.
+// Packages arriving next: ratelimit, extension, openapi and orchestrator.
 //
 // Every package follows the same conventions: New(Config) with a safe zero
 // value; middleware shaped func(http.Handler) http.Handler around a decision

@@ -3,8 +3,10 @@
 //
 //	go run ./examples/server
 //
-// It listens on 127.0.0.1:8080 (-addr), keeps its signing key in ./data
-// (-data), and creates an admin client whose password comes from
+// It listens on 127.0.0.1:8080 (-addr), keeps its signing key and NATS
+// operator and account seeds in ./data (-data), runs an embedded NATS server
+// in operator mode on 127.0.0.1:4222 (-nats-addr; -nats-url for an external
+// one), and creates an admin client whose password comes from
 // PORTICO_ADMIN_PASSWORD or is generated and printed once. See -help for
 // every flag; each has a PORTICO_* environment twin.
 package main
