@@ -47,13 +47,7 @@ func errorStatus(err error) (status int, code, msg string) {
 
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := errorStatus(err)
-	switch status {
-	case http.StatusInternalServerError:
-		s.log.ErrorContext(r.Context(), "apikey: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
-	}
-	httpapi.WriteError(w, status, code, msg)
+	httpapi.Fail(w, r, s.log, status, code, msg, err)
 }
 
 // Handler serves key management and the NATS exchange, relative to where

@@ -42,13 +42,7 @@ func errorStatus(err error) (status int, code, msg string) {
 
 func (a *Authorizer) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := errorStatus(err)
-	switch status {
-	case http.StatusInternalServerError:
-		a.log.ErrorContext(r.Context(), "rbac: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
-	}
-	httpapi.WriteError(w, status, code, msg)
+	httpapi.Fail(w, r, a.log, status, code, msg, err)
 }
 
 func (a *Authorizer) subject(r *http.Request) (Subject, bool) {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -91,4 +93,21 @@ func TestDecodeJSONErrors(t *testing.T) {
 		require.True(t, errors.As(err, &de), body)
 		assert.Equal(t, code, de.Code, body)
 	}
+}
+
+func TestFail(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	req := httptest.NewRequest("GET", "/x", nil)
+
+	rec := httptest.NewRecorder()
+	Fail(rec, req, log, http.StatusInternalServerError, "internal", "internal server error", errors.New("db on fire"))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "db on fire", "the cause stays out of the answer")
+	assert.Contains(t, logs.String(), "db on fire", "and goes to the log")
+
+	rec = httptest.NewRecorder()
+	Fail(rec, req, log, http.StatusUnauthorized, "missing_credentials", "authentication required", nil)
+	assert.Equal(t, `Bearer realm="portico"`, rec.Header().Get("WWW-Authenticate"))
+	assert.JSONEq(t, `{"error":"authentication required","code":"missing_credentials"}`, rec.Body.String())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -128,4 +129,17 @@ func jsonKind(goKind string) string {
 		return "a number"
 	}
 	return "another type"
+}
+
+// Fail answers a failed request with status and a JSON body of code and
+// msg. A 500 is logged with err, which the client never sees; a 401
+// carries a Bearer challenge (RFC 6750).
+func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, code, msg string, err error) {
+	switch status {
+	case http.StatusInternalServerError:
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
+	}
+	WriteError(w, status, code, msg)
 }
