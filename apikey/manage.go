@@ -164,9 +164,6 @@ func (s *Service) Create(ctx context.Context, by auth.Principal, nk NewKey) (Key
 		Pub: nk.Pub, Sub: nk.Sub, ExpiresAt: nk.ExpiresAt.UTC(), CreatedAt: now, CreatedBy: by.ClientID,
 		UpdatedAt: now, Hash: hash,
 	}
-	if nk.ExpiresAt.IsZero() {
-		k.ExpiresAt = time.Time{}
-	}
 	if err := s.store.CreateKey(ctx, k); err != nil {
 		return Key{}, "", fmt.Errorf("apikey: create key: %w", err)
 	}
@@ -331,13 +328,12 @@ func (s *Service) setRevoked(ctx context.Context, by auth.Principal, id string, 
 	return k, nil
 }
 
-// Delete removes a key and revokes its NATS credentials.
+// Delete removes a key and revokes its NATS credentials. The key is marked
+// revoked first, so an exchange racing the delete sees it and revokes what
+// it issued.
 func (s *Service) Delete(ctx context.Context, by auth.Principal, id string) error {
-	k, err := s.Get(ctx, by, id)
+	k, err := s.setRevoked(ctx, by, id, true)
 	if err != nil {
-		return err
-	}
-	if err := s.revokeCredentials(ctx, id); err != nil {
 		return err
 	}
 	if err := s.store.DeleteKey(ctx, id); err != nil {

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -24,14 +25,40 @@ func (s *Service) Exchange(ctx context.Context, p auth.Principal) (Credentials, 
 	if p.Kind != auth.KindAPIKey {
 		return Credentials{}, forbidden("NATS credentials are exchanged for an API key; authenticate with one")
 	}
-	k, err := s.store.GetKey(ctx, p.TokenID)
-	if err != nil {
-		return Credentials{}, fmt.Errorf("apikey: key lookup: %w", err)
+	for range 3 {
+		k, err := s.store.GetKey(ctx, p.TokenID)
+		if errors.Is(err, ErrNotFound) {
+			return Credentials{}, ErrRevoked
+		}
+		if err != nil {
+			return Credentials{}, fmt.Errorf("apikey: key lookup: %w", err)
+		}
+		if err := usable(k, s.now()); err != nil {
+			return Credentials{}, err
+		}
+		c, err := s.issue(ctx, k)
+		if err != nil {
+			return Credentials{}, err
+		}
+		// The key may have been revoked, deleted or narrowed between the
+		// read above and the credential's record: a revocation that ran
+		// before the record missed it. Read the key again; if it changed,
+		// revoke what was just issued.
+		now, err := s.store.GetKey(ctx, k.ID)
+		if err == nil && now.UpdatedAt.Equal(k.UpdatedAt) && usable(now, s.now()) == nil {
+			s.audit(ctx, "apikey.exchange", p, k, "user "+c.UserKey)
+			return c, nil
+		}
+		if err := s.revokeCredentials(ctx, k.ID); err != nil {
+			return Credentials{}, err
+		}
 	}
+	return Credentials{}, errors.New("apikey: the key kept changing during the exchange")
+}
+
+// issue signs and records credentials for k.
+func (s *Service) issue(ctx context.Context, k Key) (Credentials, error) {
 	now := s.now()
-	if err := usable(k, now); err != nil {
-		return Credentials{}, err
-	}
 	exp := now.Add(s.cfg.CredentialsTTL)
 	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(exp) {
 		exp = k.ExpiresAt
@@ -60,7 +87,6 @@ func (s *Service) Exchange(ctx context.Context, p auth.Principal) (Credentials, 
 	if err != nil {
 		return Credentials{}, fmt.Errorf("apikey: record credentials: %w", err)
 	}
-	s.audit(ctx, "apikey.exchange", p, k, "user "+userPub)
 	return Credentials{JWT: token, Seed: string(seed), ID: k.ID, Account: s.accountPub, UserKey: userPub, ExpiresAt: exp.UTC()}, nil
 }
 

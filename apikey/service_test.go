@@ -1,6 +1,7 @@
 package apikey_test
 
 import (
+	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -360,4 +361,37 @@ func TestRevocationReachesAccountJWT(t *testing.T) {
 	ac, err = jwt.DecodeAccountClaims(h.lastPublished())
 	require.NoError(t, err)
 	assert.Empty(t, ac.Revocations)
+}
+
+// racingStore revokes the key the moment before a credential is recorded,
+// as a concurrent Revoke whose credential sweep ran too early would.
+type racingStore struct {
+	*apikey.MemoryStore
+	now time.Time
+}
+
+func (r *racingStore) AddCredential(ctx context.Context, c apikey.Credential) error {
+	_, err := r.MemoryStore.UpdateKey(ctx, c.KeyID, func(k *apikey.Key) error {
+		k.Revoked, k.RevokedAt, k.UpdatedAt = true, r.now, r.now.Add(time.Second)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return r.MemoryStore.AddCredential(ctx, c)
+}
+
+func TestExchangeRacingRevoke(t *testing.T) {
+	store := &racingStore{MemoryStore: apikey.NewMemoryStore()}
+	h := newHarness(t, func(c *apikey.Config) { c.Store = store })
+	store.now = h.clock.Now()
+	_, secret := h.create("alice", apikey.NewKey{Name: "svc"})
+	p, err := h.keys.Verify(ctx, secret, "")
+	require.NoError(t, err)
+	_, err = h.keys.Exchange(ctx, p)
+	assert.ErrorIs(t, err, apikey.ErrRevoked, "the exchange sees the revocation that raced it")
+	revoked, err := store.RevokedCredentials(ctx, h.clock.Now())
+	require.NoError(t, err)
+	assert.Len(t, revoked, 1, "and revokes what it had issued")
+	assert.NotEmpty(t, h.lastPublished(), "on the NATS server too")
 }
