@@ -12,7 +12,9 @@ import (
 )
 
 // errorStatus maps an error to its HTTP status, machine code and public
-// message: the one place apikey's errors meet HTTP.
+// message: the one place apikey's errors meet HTTP. A refused key has the
+// codes auth's middleware gives it (token_revoked, token_expired,
+// invalid_token), so a client sees one code whichever layer refused.
 func errorStatus(err error) (status int, code, msg string) {
 	var (
 		decodeErr  *httpapi.DecodeError
@@ -26,11 +28,11 @@ func errorStatus(err error) (status int, code, msg string) {
 	case errors.Is(err, auth.ErrNoCredentials):
 		return http.StatusUnauthorized, "missing_credentials", "authentication required"
 	case errors.Is(err, ErrRevoked):
-		return http.StatusUnauthorized, "key_revoked", "API key revoked"
+		return http.StatusUnauthorized, "token_revoked", "API key revoked"
 	case errors.Is(err, ErrExpired):
-		return http.StatusUnauthorized, "key_expired", "API key expired"
+		return http.StatusUnauthorized, "token_expired", "API key expired"
 	case errors.Is(err, ErrInvalidKey):
-		return http.StatusUnauthorized, "invalid_key", "invalid API key"
+		return http.StatusUnauthorized, "invalid_token", "invalid API key"
 	case errors.Is(err, auth.ErrClientDisabled):
 		return http.StatusForbidden, "client_disabled", "client is disabled"
 	case errors.Is(err, ErrForbidden):
