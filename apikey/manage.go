@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,11 +12,10 @@ import (
 
 // Limits on what a key may hold.
 const (
-	maxNameLen     = 128
-	maxNotesLen    = 4096
-	maxSubjects    = 256
-	maxIdentifier  = 64
-	apiKeyCantDoIt = "API keys cannot manage API keys; use a token"
+	maxNameLen    = 128
+	maxNotesLen   = 4096
+	maxSubjects   = 256
+	maxIdentifier = 64
 )
 
 // NewKey is what Create takes.
@@ -69,7 +67,11 @@ func validateIdentifier(id string) error {
 
 // validatePermission checks and tidies a pub or sub list.
 func validatePermission(field string, p *Permission) error {
-	for list, ps := range map[string][]string{field + ".allow": p.Allow, field + ".deny": p.Deny} {
+	for _, l := range []struct {
+		list string
+		ps   []string
+	}{{field + ".allow", p.Allow}, {field + ".deny", p.Deny}} {
+		list, ps := l.list, l.ps
 		if len(ps) > maxSubjects {
 			return invalid(list, "may hold at most %d subjects", maxSubjects)
 		}
@@ -114,12 +116,12 @@ func (s *Service) ceiling(ctx context.Context, by auth.Principal, pub, sub Permi
 		return forbidden("only administrators may give keys NATS subjects")
 	}
 	for _, c := range []struct {
-		op   string
-		subj []string
-	}{{"pub", pub.Allow}, {"sub", sub.Allow}} {
+		op, verb string
+		subj     []string
+	}{{"pub", "publish", pub.Allow}, {"sub", "subscribe", sub.Allow}} {
 		for _, subj := range c.subj {
 			if err := s.cfg.Authorize(ctx, by, "nats."+c.op+"."+subj); err != nil {
-				return forbidden(fmt.Sprintf("you may not %s on %q", map[string]string{"pub": "publish", "sub": "subscribe"}[c.op], subj))
+				return forbidden(fmt.Sprintf("you may not %s on %q", c.verb, subj))
 			}
 		}
 	}
@@ -129,7 +131,7 @@ func (s *Service) ceiling(ctx context.Context, by auth.Principal, pub, sub Permi
 // manager checks that by may manage keys at all: API keys may not.
 func manager(by auth.Principal) error {
 	if by.Kind == auth.KindAPIKey {
-		return forbidden(apiKeyCantDoIt)
+		return forbidden("API keys cannot manage API keys; use a token")
 	}
 	return nil
 }
@@ -147,10 +149,10 @@ func (s *Service) Create(ctx context.Context, by auth.Principal, nk NewKey) (Key
 		return Key{}, "", forbidden("only administrators may create keys for other clients")
 	}
 	now := s.now().UTC()
-	err := errors.Join(validateName(nk.Name), validateText("notes", nk.Notes, maxNotesLen), validateIdentifier(nk.Identifier),
+	err := firstError(validateName(nk.Name), validateText("notes", nk.Notes, maxNotesLen), validateIdentifier(nk.Identifier),
 		s.validateExpiry(nk.ExpiresAt, now), validatePermission("pub", &nk.Pub), validatePermission("sub", &nk.Sub))
 	if err != nil {
-		return Key{}, "", firstError(err)
+		return Key{}, "", err
 	}
 	if err := s.ceiling(ctx, by, nk.Pub, nk.Sub); err != nil {
 		return Key{}, "", err
@@ -171,13 +173,15 @@ func (s *Service) Create(ctx context.Context, by auth.Principal, nk NewKey) (Key
 	return k, token, nil
 }
 
-// firstError unwraps errors.Join to the first error, so a request with
-// several bad fields is told of one, plainly.
-func firstError(err error) error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()[0]
+// firstError returns the first non-nil error, so a request with several
+// bad fields is told of one, plainly.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // Get returns a key its owner or an administrator asks for. Another
@@ -240,8 +244,8 @@ func (s *Service) Update(ctx context.Context, by auth.Principal, id string, u Ke
 	if u.Sub != nil {
 		checks = append(checks, validatePermission("sub", u.Sub))
 	}
-	if err := errors.Join(checks...); err != nil {
-		return Key{}, firstError(err)
+	if err := firstError(checks...); err != nil {
+		return Key{}, err
 	}
 	if u.Pub != nil || u.Sub != nil {
 		pub, sub := Permission{}, Permission{}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/portico-dev/portico/internal/httpapi"
 )
 
 // KeyFilter selects keys to list. Zero fields select everything.
@@ -131,12 +133,7 @@ func (m *MemoryStore) ListKeys(_ context.Context, f KeyFilter) ([]Key, int, erro
 	slices.SortFunc(out, func(a, b Key) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	total := len(out)
-	out = out[min(f.Offset, total):]
-	if f.Limit > 0 {
-		out = out[:min(f.Limit, len(out))]
-	}
-	return out, total, nil
+	return httpapi.Window(out, f.Limit, f.Offset), len(out), nil
 }
 
 func (m *MemoryStore) AddCredential(_ context.Context, c Credential) error {

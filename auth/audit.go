@@ -123,7 +123,7 @@ func (l *AuditLog) Query(q AuditQuery) ([]AuditEvent, int) {
 			out = append(out, e)
 		}
 	}
-	return window(out, q.Limit, q.Offset), len(out)
+	return httpapi.Window(out, q.Limit, q.Offset), len(out)
 }
 
 // Handler serves the log as JSON for GET requests, filtered by ?subject=,

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portico-dev/portico/internal/httpapi"
 )
 
 // MemoryStore is the in-memory Store, the default. It is safe for
@@ -64,7 +66,7 @@ func (m *MemoryStore) ListTokens(_ context.Context, f TokenFilter) ([]TokenRecor
 	slices.SortFunc(out, func(a, b TokenRecord) int {
 		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.TokenID, b.TokenID))
 	})
-	page := window(out, f.Limit, f.Offset)
+	page := httpapi.Window(out, f.Limit, f.Offset)
 	for i := range page {
 		page[i] = cloneRecord(page[i])
 	}
@@ -194,21 +196,9 @@ func (m *MemoryStore) ListClients(_ context.Context, f ClientFilter) ([]Client, 
 	}
 	m.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
-	page := window(out, f.Limit, f.Offset)
+	page := httpapi.Window(out, f.Limit, f.Offset)
 	for i := range page {
 		page[i] = cloneClient(page[i])
 	}
 	return page, len(out), nil
-}
-
-// window returns items[offset:offset+limit], limit 0 meaning to the end.
-func window[T any](items []T, limit, offset int) []T {
-	if offset >= len(items) {
-		return []T{}
-	}
-	items = items[offset:]
-	if limit > 0 && limit < len(items) {
-		items = items[:limit]
-	}
-	return items
 }

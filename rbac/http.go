@@ -135,9 +135,7 @@ func writePage[T any](a *Authorizer, w http.ResponseWriter, r *http.Request, ite
 		return
 	}
 	httpapi.SetPageHeaders(w, r, page, len(items))
-	lo := min(page.Offset, len(items))
-	hi := min(lo+page.Limit, len(items))
-	httpapi.WriteJSON(w, http.StatusOK, items[lo:hi])
+	httpapi.WriteJSON(w, http.StatusOK, httpapi.Window(items, page.Limit, page.Offset))
 }
 
 func (a *Authorizer) handleListRoles(w http.ResponseWriter, r *http.Request) {

@@ -125,7 +125,11 @@ func validateRole(r *Role) error {
 	if len(r.Description) > maxDescription {
 		return invalid("description", "must be at most %d bytes", maxDescription)
 	}
-	for field, ps := range map[string][]string{"permissions.allow": r.Permissions.Allow, "permissions.deny": r.Permissions.Deny} {
+	for _, l := range []struct {
+		field string
+		ps    []string
+	}{{"permissions.allow", r.Permissions.Allow}, {"permissions.deny", r.Permissions.Deny}} {
+		field, ps := l.field, l.ps
 		if len(ps) > maxPatterns {
 			return invalid(field, "may hold at most %d patterns", maxPatterns)
 		}

@@ -111,3 +111,20 @@ func TestFail(t *testing.T) {
 	assert.Equal(t, `Bearer realm="portico"`, rec.Header().Get("WWW-Authenticate"))
 	assert.JSONEq(t, `{"error":"authentication required","code":"missing_credentials"}`, rec.Body.String())
 }
+
+func TestWindow(t *testing.T) {
+	items := []int{0, 1, 2, 3, 4}
+	for _, tt := range []struct {
+		limit, offset int
+		want          []int
+	}{
+		{0, 0, []int{0, 1, 2, 3, 4}},
+		{2, 0, []int{0, 1}},
+		{2, 3, []int{3, 4}},
+		{10, 4, []int{4}},
+		{2, 5, []int{}},
+		{0, 9, []int{}},
+	} {
+		assert.Equal(t, tt.want, Window(items, tt.limit, tt.offset), "limit %d offset %d", tt.limit, tt.offset)
+	}
+}

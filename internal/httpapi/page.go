@@ -60,3 +60,16 @@ func SetPageHeaders(w http.ResponseWriter, r *http.Request, p Page, total int) {
 	}
 	h.Set("Link", "<"+path+"?"+q.Encode()+`>; rel="next"`)
 }
+
+// Window returns the items a limit and offset select: at most limit of
+// them (all if limit is 0) starting at offset, never nil.
+func Window[T any](items []T, limit, offset int) []T {
+	if offset >= len(items) {
+		return []T{}
+	}
+	items = items[offset:]
+	if limit > 0 && limit < len(items) {
+		items = items[:limit]
+	}
+	return items
+}

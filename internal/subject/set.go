@@ -9,7 +9,6 @@ import "strings"
 type Set struct {
 	exact map[string]struct{}
 	root  *node
-	n     int
 }
 
 type node struct {
@@ -22,7 +21,6 @@ type node struct {
 // Add puts the valid pattern p in the set. It must not be called once the
 // set is being matched.
 func (s *Set) Add(p string) {
-	s.n++
 	if IsLiteral(p) {
 		if s.exact == nil {
 			s.exact = make(map[string]struct{})
@@ -58,9 +56,6 @@ func (s *Set) Add(p string) {
 	}
 	n.end = p
 }
-
-// Len is the number of patterns added.
-func (s *Set) Len() int { return s.n }
 
 // Match returns a pattern of the set that matches the literal subject
 // subj, preferring an exact one.
