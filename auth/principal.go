@@ -110,9 +110,15 @@ func Authenticate(chain ...Authenticator) func(http.Handler) http.Handler {
 }
 
 // authenticateWith is the middleware body Authenticate and
-// Service.Middleware share; fail answers a refused request.
+// Service.Middleware share; fail answers a refused request. A request
+// already carrying a Principal (an outer authentication middleware ran) is
+// passed through as it is, so nesting them costs no second verification.
 func authenticateWith(chain []Authenticator, fail func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Context().Value(principalKey{}).(*Principal); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
 		p, err := authenticate(chain, r)
 		if err != nil {
 			fail(w, r, err)

@@ -81,6 +81,28 @@ func TestAuthenticateChain(t *testing.T) {
 	assert.Equal(t, 401, httptestServe(auth.RequireRole("x")(ok)).Code, "RequireRole without Authenticate")
 }
 
+// TestNestedMiddlewareAuthenticatesOnce: an inner authentication
+// middleware passes a request an outer one already authenticated, without
+// asking its authenticators again.
+func TestNestedMiddlewareAuthenticatesOnce(t *testing.T) {
+	h := newHarness(t)
+	calls := 0
+	counting := auth.AuthenticatorFunc(func(r *http.Request) (auth.Principal, error) {
+		calls++
+		return auth.Principal{Subject: "svc", ClientID: "svc", Kind: auth.KindAPIKey}, nil
+	})
+	var seen auth.Principal
+	inner := auth.Authenticate(counting)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen, _ = auth.FromContext(r.Context())
+		w.WriteHeader(204)
+	}))
+	rec := httptest.NewRecorder()
+	auth.Authenticate(counting)(h.svc.Middleware(inner)).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, 204, rec.Code)
+	assert.Equal(t, 1, calls, "the outer middleware authenticated; the inner ones passed it through")
+	assert.Equal(t, "svc", seen.Subject)
+}
+
 func httptestServe(h http.Handler) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
