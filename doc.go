@@ -14,8 +14,12 @@
 //     assignments, precomputed decisions, the Require middleware.
 //   - apikey: API keys hashed at rest, authenticating like tokens and
 //     exchanged for NATS credentials that revoking the key revokes.
+//   - ratelimit: token buckets per client IP, principal, API key, route
+//     class or endpoint prefix, checked atomically in one pass; client IPs
+//     through trusted proxies only; X-RateLimit-* and IETF RateLimit
+//     headers, and a 429 with an exact Retry-After.
 //
-// Packages arriving next: ratelimit, extension, openapi and orchestrator.
+// Packages arriving next: extension, openapi and orchestrator.
 //
 // Every package follows the same conventions: New(Config) with a safe zero
 // value; middleware shaped func(http.Handler) http.Handler around a decision

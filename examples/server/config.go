@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -19,6 +20,11 @@ type config struct {
 	natsAddr string // embedded NATS listen address, or "off"
 	natsURL  string // an external NATS server instead of the embedded one
 
+	rateAuth       int      // requests per minute per IP on the authentication routes; 0: off
+	rateGeneral    int      // requests per minute per IP on every other non-public route; 0: off
+	rateDryRun     bool     // count and set headers, deny nothing
+	trustedProxies []string // proxies whose X-Forwarded-For is believed
+
 	adminPassword string // PORTICO_ADMIN_PASSWORD only: never a flag, so it stays out of ps
 	signingKey    string // PORTICO_SIGNING_KEY only
 	verifyKeys    string // PORTICO_VERIFY_KEYS only: comma-separated public keys
@@ -31,10 +37,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.addr, "addr", envOr(getenv, "PORTICO_ADDR", "127.0.0.1:8080"), "listen address; port 0 picks a free one (PORTICO_ADDR)")
 	fs.StringVar(&c.data, "data", envOr(getenv, "PORTICO_DATA", "./data"), "data directory for keys and state (PORTICO_DATA)")
 	fs.StringVar(&c.db, "db", getenv("PORTICO_DB"), "SQLite path or PostgreSQL URL (PORTICO_DB); not yet supported")
-	memDefault := strings.EqualFold(getenv("PORTICO_MEMORY"), "true") || getenv("PORTICO_MEMORY") == "1"
-	fs.BoolVar(&c.memory, "memory", memDefault, "keep all state in memory (PORTICO_MEMORY)")
+	fs.BoolVar(&c.memory, "memory", envBool(getenv, "PORTICO_MEMORY"), "keep all state in memory (PORTICO_MEMORY)")
 	fs.StringVar(&c.natsAddr, "nats-addr", envOr(getenv, "PORTICO_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS listen address; port 0 picks a free one, off disables it (PORTICO_NATS_ADDR)")
 	fs.StringVar(&c.natsURL, "nats-url", getenv("PORTICO_NATS_URL"), "use this external NATS server instead of the embedded one (PORTICO_NATS_URL)")
+	rateAuth, err := envInt(getenv, "PORTICO_RATE_AUTH", 20)
+	if err != nil {
+		return c, err
+	}
+	rateGeneral, err := envInt(getenv, "PORTICO_RATE_GENERAL", 60)
+	if err != nil {
+		return c, err
+	}
+	fs.IntVar(&c.rateAuth, "rate-auth", rateAuth, "requests per minute per IP on login, usertoken, key creation and update; 0 turns the limit off (PORTICO_RATE_AUTH)")
+	fs.IntVar(&c.rateGeneral, "rate-general", rateGeneral, "requests per minute per IP on every other non-public route; 0 turns the limit off (PORTICO_RATE_GENERAL)")
+	fs.BoolVar(&c.rateDryRun, "rate-dry-run", envBool(getenv, "PORTICO_RATE_DRY_RUN"), "count requests and set rate-limit headers, but deny none (PORTICO_RATE_DRY_RUN)")
+	proxies := fs.String("trusted-proxies", getenv("PORTICO_TRUSTED_PROXIES"), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty trusts none (PORTICO_TRUSTED_PROXIES)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: portico-server [flags]\n\nRuns the Portico platform server. Flags:")
 		fs.PrintDefaults()
@@ -54,10 +71,35 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.natsURL != "" {
 		c.natsAddr = "off"
 	}
+	if c.rateAuth < 0 || c.rateGeneral < 0 {
+		return c, errors.New("-rate-auth and -rate-general must not be negative")
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.trustedProxies = append(c.trustedProxies, p)
+		}
+	}
 	c.adminPassword = getenv("PORTICO_ADMIN_PASSWORD")
 	c.signingKey = getenv("PORTICO_SIGNING_KEY")
 	c.verifyKeys = getenv("PORTICO_VERIFY_KEYS")
 	return c, nil
+}
+
+func envBool(getenv func(string) string, name string) bool {
+	v := getenv(name)
+	return strings.EqualFold(v, "true") || v == "1"
+}
+
+func envInt(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a whole number", name, v)
+	}
+	return n, nil
 }
 
 func envOr(getenv func(string) string, name, def string) string {

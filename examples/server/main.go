@@ -7,8 +7,11 @@
 // operator and account seeds in ./data (-data), runs an embedded NATS server
 // in operator mode on 127.0.0.1:4222 (-nats-addr; -nats-url for an external
 // one), and creates an admin client whose password comes from
-// PORTICO_ADMIN_PASSWORD or is generated and printed once. See -help for
-// every flag; each has a PORTICO_* environment twin.
+// PORTICO_ADMIN_PASSWORD or is generated and printed once. It limits each
+// client IP to 20 requests a minute on the authentication routes
+// (-rate-auth) and 60 on every other non-public route (-rate-general);
+// forwarded headers count only from -trusted-proxies. See -help for every
+// flag; each has a PORTICO_* environment twin.
 package main
 
 import (
@@ -75,6 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = p.auth.Run(runCtx) })
 	wg.Go(func() { _ = p.keys.Run(runCtx) })
+	wg.Go(func() { _ = p.limiter.Run(runCtx) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

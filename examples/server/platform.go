@@ -18,6 +18,7 @@ import (
 	"github.com/portico-dev/portico/auth"
 	"github.com/portico-dev/portico/internal/httpapi"
 	"github.com/portico-dev/portico/internal/natsserver"
+	"github.com/portico-dev/portico/ratelimit"
 	"github.com/portico-dev/portico/rbac"
 )
 
@@ -30,6 +31,7 @@ type platform struct {
 	auth      *auth.Service
 	rbac      *rbac.Authorizer
 	keys      *apikey.Service
+	limiter   *ratelimit.Limiter
 	nats      *natsserver.Server // nil unless the embedded server runs
 	natsURL   string
 	audit     *auth.AuditLog
@@ -75,6 +77,9 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 		return nil, err
 	}
 	p := &platform{log: log, audit: auth.NewAuditLog(10000), storeName: "memory", natsURL: cfg.natsURL}
+	if p.limiter, err = newLimiter(cfg, log); err != nil {
+		return nil, err
+	}
 	authStore := auth.NewMemoryStore()
 	p.rbac, err = rbac.New(rbac.Config{
 		AdminSubjects: []string{"admin"},
@@ -112,6 +117,7 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 			return p.rbac.Authorize(ctx, subjectOf(pr), perm)
 		},
 		Audit:        p.audit.Record,
+		ClientIP:     p.limiter.ClientIP,
 		MaxBodyBytes: maxBody,
 		Logger:       log,
 	})
@@ -124,6 +130,7 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 		IsAdmin:        isAdmin,
 		Authenticators: []auth.Authenticator{p.keys},
 		Audit:          p.audit.Record,
+		ClientIP:       p.limiter.ClientIP,
 		Logger:         log,
 	})
 	if err != nil {
@@ -160,11 +167,46 @@ const (
 	permSelf      = "auth.self"  // the caller's own session, tokens, profile, MFA and roles
 	permAuthAdmin = "auth.admin" // other clients and their tokens (auth also checks IsAdmin)
 	permAudit     = "audit.read"
+	permRateStats = "ratelimit.read"
 )
+
+// Rate-limit classes. The public routes are never limited; the
+// authentication routes, which guess or mint credentials, get the strict
+// class; every other route (authenticated, admin, or unknown) the general
+// one. Both count per client IP.
+var (
+	publicRoutes = []string{
+		"GET /api/v1/ping", "GET /api/v1/health", "GET /api/v1/ready", "GET /api/v1/info",
+		"GET /api/v1/auth/status", "GET /api/v1/auth/jwks",
+	}
+	authRoutes = []string{
+		"POST /api/v1/auth/login", "GET /api/v1/usertoken", "POST /api/v1/keys", "PUT /api/v1/key/{id}",
+	}
+)
+
+// newLimiter builds the two classes from -rate-auth and -rate-general
+// (requests per minute per IP; 0 turns a class off).
+func newLimiter(cfg config, log *slog.Logger) (*ratelimit.Limiter, error) {
+	var policies []ratelimit.Policy
+	if cfg.rateAuth > 0 {
+		policies = append(policies, ratelimit.Policy{Name: "auth", Limit: cfg.rateAuth, Window: time.Minute, Routes: authRoutes})
+	}
+	if cfg.rateGeneral > 0 {
+		policies = append(policies, ratelimit.Policy{Name: "general", Limit: cfg.rateGeneral, Window: time.Minute,
+			Except: append(append([]string(nil), publicRoutes...), authRoutes...)})
+	}
+	return ratelimit.New(ratelimit.Config{
+		Policies:       policies,
+		TrustedProxies: cfg.trustedProxies,
+		DryRun:         cfg.rateDryRun,
+		Logger:         log,
+	})
+}
 
 // handler is the server's whole HTTP surface under /api/v1, wrapped in the
 // platform-wide middleware: panic recovery, request ids, security headers,
-// the body cap and an access log.
+// the body cap, an access log and the rate limiter (so that a 429 carries
+// the security headers and is logged).
 func (p *platform) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/ping", func(w http.ResponseWriter, r *http.Request) {
@@ -220,8 +262,10 @@ func (p *platform) handler() http.Handler {
 	routes(keysH, "keys.exchange", "GET /api/v1/apikey")
 
 	routes(p.audit.Handler(), permAudit, "GET /api/v1/admin/audit")
+	routes(http.StripPrefix("/api/v1", p.limiter.Handler()), permRateStats, "GET /api/v1/admin/ratelimit")
 
 	var h http.Handler = httpapi.Mux(mux)
+	h = p.limiter.Middleware(h)
 	h = p.accessLog(h)
 	h = httpapi.MaxBody(maxBody)(h)
 	h = httpapi.SecurityHeaders(h)
