@@ -19,28 +19,11 @@ import (
 
 	"github.com/portico-dev/portico/apikey"
 	"github.com/portico-dev/portico/auth"
+	"github.com/portico-dev/portico/internal/fakeclock"
 	"github.com/portico-dev/portico/internal/subject"
 )
 
 var ctx = context.Background()
-
-// clock is a settable clock for the Service and auth.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // holds is a test stand-in for rbac: each client's allowed permission
 // patterns, checked with the same cover rule rbac uses.
@@ -60,7 +43,7 @@ func testAuthorize(_ context.Context, p auth.Principal, perm string) error {
 
 type harness struct {
 	t        testing.TB
-	clock    *clock
+	clock    *fakeclock.Clock
 	auth     *auth.Service
 	keys     *apikey.Service
 	h        http.Handler
@@ -75,7 +58,7 @@ type harnessOpt func(*apikey.Config)
 
 func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{now: time.Now().Truncate(time.Second)}}
+	h := &harness{t: t, clock: fakeclock.New(time.Now().Truncate(time.Second))}
 	var err error
 	h.account, err = nkeys.CreateAccount()
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/portico-dev/portico/auth"
+	"github.com/portico-dev/portico/internal/periodic"
 	"github.com/portico-dev/portico/internal/subject"
 )
 
@@ -261,18 +262,11 @@ func (s *Service) audit(ctx context.Context, action string, by auth.Principal, k
 
 // Run deletes expired credentials every CleanupInterval until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.CleanupInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if _, err := s.Cleanup(ctx); err != nil {
-				s.log.ErrorContext(ctx, "apikey: cleanup", "err", err)
-			}
+	return periodic.Run(ctx, s.cfg.CleanupInterval, func(ctx context.Context) {
+		if _, err := s.Cleanup(ctx); err != nil {
+			s.log.ErrorContext(ctx, "apikey: cleanup", "err", err)
 		}
-	}
+	})
 }
 
 // Cleanup deletes credentials that have expired, which also drops their

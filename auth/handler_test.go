@@ -180,7 +180,7 @@ func TestHandlerMFA(t *testing.T) {
 	rec = h.do("POST", "/auth/login", "", `{"username":"alice","password":"`+alicePW+`"}`)
 	assert.Equal(t, 401, rec.Code)
 	assert.Equal(t, "mfa_required", errorCode(t, rec))
-	h.clock.Add(30e9)
+	h.clock.Advance(30e9)
 	rec = h.do("POST", "/auth/login", "", `{"username":"alice","password":"`+alicePW+`","mfa_code":"`+totpCode(t, enr.Secret, h.clock.Now())+`"}`)
 	assert.Equal(t, 200, rec.Code, rec.Body.String())
 

@@ -8,33 +8,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/portico-dev/portico/auth"
+	"github.com/portico-dev/portico/internal/fakeclock"
 )
 
-// clock is an injectable clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 }
 
 // cheap is a password hasher fast enough for tests; its hashes are real
@@ -50,7 +34,7 @@ const (
 type harness struct {
 	t     *testing.T
 	svc   *auth.Service
-	clock *clock
+	clock *fakeclock.Clock
 	keys  *auth.KeySet
 	key   auth.Key
 	audit *auth.AuditLog

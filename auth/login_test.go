@@ -65,11 +65,11 @@ func TestLoginGuard(t *testing.T) {
 	assert.Equal(t, 15*time.Minute, many.RetryAfter)
 	require.NoError(t, try("203.0.113.10", alicePW), "another IP is not blocked")
 
-	h.clock.Add(10 * time.Minute)
+	h.clock.Advance(10 * time.Minute)
 	require.ErrorAs(t, try("203.0.113.9", alicePW), &many)
 	assert.Equal(t, 5*time.Minute, many.RetryAfter, "Retry-After counts down")
 
-	h.clock.Add(5 * time.Minute)
+	h.clock.Advance(5 * time.Minute)
 	require.NoError(t, try("203.0.113.9", alicePW), "the window has passed")
 
 	// A success resets the count.
@@ -113,14 +113,14 @@ func TestMFA(t *testing.T) {
 
 	require.ErrorIs(t, login(""), auth.ErrMFARequired)
 	require.ErrorIs(t, login("123"), auth.ErrInvalidMFA)
-	h.clock.Add(30 * time.Second)
+	h.clock.Advance(30 * time.Second)
 	code := totpCode(t, enr.Secret, h.clock.Now())
 	require.NoError(t, login(code))
 	require.ErrorIs(t, login(code), auth.ErrInvalidMFA, "a code is accepted once")
-	h.clock.Add(30 * time.Second)
+	h.clock.Advance(30 * time.Second)
 	require.NoError(t, login(totpCode(t, enr.Secret, h.clock.Now())), "the next step's code")
 
-	h.clock.Add(30 * time.Second)
+	h.clock.Advance(30 * time.Second)
 	require.ErrorIs(t, h.svc.DisableMFA(ctx, "alice", "000000", false), auth.ErrInvalidMFA)
 	require.NoError(t, h.svc.DisableMFA(ctx, "alice", totpCode(t, enr.Secret, h.clock.Now()), false))
 	require.NoError(t, login(""), "MFA off again")
@@ -131,7 +131,7 @@ func TestRefresh(t *testing.T) {
 	ctx := context.Background()
 	g1 := h.login("alice", alicePW)
 
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	g2, err := h.svc.Refresh(ctx, g1.RefreshToken)
 	require.NoError(t, err)
 	assert.NotEqual(t, g1.RefreshToken, g2.RefreshToken, "rotated")
@@ -142,12 +142,12 @@ func TestRefresh(t *testing.T) {
 	require.ErrorIs(t, err, auth.ErrInvalidToken, "an access token is not a refresh token")
 
 	// Within the grace window a spent token still works (two tabs).
-	h.clock.Add(5 * time.Second)
+	h.clock.Advance(5 * time.Second)
 	g3, err := h.svc.Refresh(ctx, g1.RefreshToken)
 	require.NoError(t, err, "reuse within grace")
 
 	// After it, reuse means theft: the whole family goes.
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	_, err = h.svc.Refresh(ctx, g1.RefreshToken)
 	require.ErrorIs(t, err, auth.ErrRefreshReused)
 	for name, tok := range map[string]string{"g2": g2.Token, "g3": g3.Token} {
@@ -176,7 +176,7 @@ func TestRefresh(t *testing.T) {
 	})
 	t.Run("expired", func(t *testing.T) {
 		g := h.login("admin", adminPW)
-		h.clock.Add(7*24*time.Hour + time.Minute)
+		h.clock.Advance(7*24*time.Hour + time.Minute)
 		_, err := h.svc.Refresh(ctx, g.RefreshToken)
 		require.ErrorIs(t, err, auth.ErrExpired)
 	})
@@ -277,7 +277,7 @@ func TestCleanupRemovesOnlyExpired(t *testing.T) {
 	long, err := h.svc.Mint(ctx, admin, auth.MintRequest{Life: time.Hour})
 	require.NoError(t, err)
 
-	h.clock.Add(2 * time.Minute)
+	h.clock.Advance(2 * time.Minute)
 	n, err := h.svc.Cleanup(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "only the minute-long token has expired")

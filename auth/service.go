@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portico-dev/portico/internal/periodic"
 )
 
 // Token lifetimes and limits.
@@ -539,21 +541,14 @@ func (s *Service) Cleanup(ctx context.Context) (int, error) {
 // Run purges expired records every Config.CleanupInterval until ctx is
 // done, and then returns nil. Failures are logged and retried next time.
 func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.CleanupInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if n, err := s.Cleanup(ctx); err != nil {
-				s.log.ErrorContext(ctx, "auth: cleanup failed", "err", err)
-			} else if n > 0 {
-				s.log.DebugContext(ctx, "auth: purged expired tokens", "count", n)
-			}
-			s.guard.sweep(s.now())
+	return periodic.Run(ctx, s.cfg.CleanupInterval, func(ctx context.Context) {
+		if n, err := s.Cleanup(ctx); err != nil {
+			s.log.ErrorContext(ctx, "auth: cleanup failed", "err", err)
+		} else if n > 0 {
+			s.log.DebugContext(ctx, "auth: purged expired tokens", "count", n)
 		}
-	}
+		s.guard.sweep(s.now())
+	})
 }
 
 // Grant is what a login, refresh or mint hands the client.

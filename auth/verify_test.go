@@ -123,7 +123,7 @@ func TestVerifyChecksTheRecord(t *testing.T) {
 	assert.Equal(t, 15*time.Minute, g.ExpiresAt.Sub(h.clock.Now()), "access tokens live 15 minutes by default")
 	assert.Len(t, g.Data.TokenID, 22, "tid is 128 bits, base64url")
 
-	h.clock.Add(15*time.Minute + 31*time.Second)
+	h.clock.Advance(15*time.Minute + 31*time.Second)
 	_, err = h.svc.Verify(context.Background(), g.Token)
 	require.ErrorIs(t, err, auth.ErrExpired, "past exp plus leeway, even from the cache")
 }
@@ -153,7 +153,7 @@ func TestRevocationIsImmediate(t *testing.T) {
 	t.Run("issued before T", func(t *testing.T) {
 		old := h.token("alice")
 		require.NoError(t, verify(old))
-		h.clock.Add(time.Second)
+		h.clock.Advance(time.Second)
 		cut := h.clock.Now()
 		fresh := h.token("alice")
 		_, err := h.svc.Revoke(ctx, auth.TokenFilter{ClientID: "alice", IssuedBefore: cut})
@@ -215,7 +215,7 @@ func TestKeyRotation(t *testing.T) {
 	require.Len(t, jwks.Keys, 2, "both keys are published during the overlap")
 	assert.Equal(t, next.ID, jwks.Keys[0].KeyID, "the signing key comes first")
 
-	h.clock.Add(time.Hour)
+	h.clock.Advance(time.Hour)
 	require.ErrorIs(t, verifyErr(h, before), auth.ErrInvalidToken, "after the overlap the old key is gone, cached or not")
 	assert.Len(t, h.keys.JWKS(h.clock.Now()).Keys, 1)
 	_, err = h.svc.Verify(ctx, h.token("alice"))

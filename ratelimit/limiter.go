@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-dev/portico/internal/periodic"
 )
 
 // Config configures a Limiter.
@@ -269,20 +271,13 @@ func (l *Limiter) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(l.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if n, err := sw.Sweep(ctx, l.now()); err != nil && ctx.Err() == nil {
-				l.log.ErrorContext(ctx, "ratelimit: sweep failed", "err", err)
-			} else if n > 0 {
-				l.log.DebugContext(ctx, "ratelimit: dropped full buckets", "count", n)
-			}
+	return periodic.Run(ctx, l.cfg.SweepInterval, func(ctx context.Context) {
+		if n, err := sw.Sweep(ctx, l.now()); err != nil && ctx.Err() == nil {
+			l.log.ErrorContext(ctx, "ratelimit: sweep failed", "err", err)
+		} else if n > 0 {
+			l.log.DebugContext(ctx, "ratelimit: dropped full buckets", "count", n)
 		}
-	}
+	})
 }
 
 // Stats is a snapshot of a Limiter's counters.

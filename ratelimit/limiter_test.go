@@ -18,30 +18,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portico-dev/portico/internal/fakeclock"
 	"github.com/portico-dev/portico/ratelimit"
 )
 
-// clock is an injected time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+func newClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 }
 
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newLimiter(t *testing.T, c *clock, cfg ratelimit.Config) *ratelimit.Limiter {
+func newLimiter(t *testing.T, c *fakeclock.Clock, cfg ratelimit.Config) *ratelimit.Limiter {
 	t.Helper()
 	cfg.Now = c.Now
 	l, err := ratelimit.New(cfg)
