@@ -161,9 +161,8 @@ func (l *Limiter) Allow(ctx context.Context, policyName, key string) (Decision, 
 	defer l.putScratch(sc)
 	sc.hits = append(sc.hits, Hit{Bucket: bucket, Key: key, Rate: p.rate, Burst: p.Burst})
 	sc.pols = append(sc.pols, p)
-	denied, err := l.store.Take(ctx, l.now(), sc.hits, sc.levels)
+	denied, err := l.take(ctx, sc, l.now())
 	if err != nil {
-		l.storeErrors.Add(1)
 		return Decision{}, err
 	}
 	return l.decide(sc, denied), nil
@@ -211,7 +210,12 @@ func (l *Limiter) check(r *http.Request, sc *scratch, now time.Time) (int, error
 	if len(sc.hits) == 0 {
 		return -1, nil
 	}
-	denied, err := l.store.Take(r.Context(), now, sc.hits, sc.levels)
+	return l.take(r.Context(), sc, now)
+}
+
+// take asks the store for sc's hits and counts the outcome.
+func (l *Limiter) take(ctx context.Context, sc *scratch, now time.Time) (int, error) {
+	denied, err := l.store.Take(ctx, now, sc.hits, sc.levels)
 	if err != nil {
 		l.storeErrors.Add(1)
 		return -1, err

@@ -328,6 +328,9 @@ func TestAllow(t *testing.T) {
 	d, err = l.Allow(ctx, "p", "k")
 	require.NoError(t, err)
 	assert.Equal(t, ratelimit.Decision{Allowed: false, Policy: "p", Limit: 2, Remaining: 0, Reset: 200 * time.Millisecond, RetryAfter: 100 * time.Millisecond}, d)
+	s, err := l.Stats(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, s.Policies[0].Denied, "Allow's denials are counted")
 
 	_, err = l.Allow(ctx, "nope", "k")
 	assert.ErrorIs(t, err, ratelimit.ErrUnknownPolicy)

@@ -15,8 +15,9 @@ import (
 
 // MemoryConfig configures a MemoryStore.
 type MemoryConfig struct {
-	// MaxKeys caps the number of buckets held. Zero: 100,000, which takes
-	// about 20 MB (see BenchmarkMemoryStoreBytesPerKey).
+	// MaxKeys caps the number of buckets held; each shard holds at most
+	// its share, so eviction can begin a little below the cap. Zero:
+	// 100,000, about 12 MB (BenchmarkAllow reports the bytes per key).
 	MaxKeys int
 	// Shards is the number of independently locked partitions, rounded up
 	// to a power of two. Zero: 256.
