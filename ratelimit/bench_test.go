@@ -159,14 +159,17 @@ func BenchmarkMiddleware(b *testing.B) {
 	for i := range addrs {
 		addrs[i] = fmt.Sprintf("10.%d.%d.%d:40000", i>>16&255, i>>8&255, i&255)
 	}
-	reqs := make([]*http.Request, 16)
-	for i := range reqs {
-		reqs[i] = httptest.NewRequest(http.MethodGet, "/api/v1/key/k"+strconv.Itoa(i), nil)
+	limited := make([]*http.Request, 16)
+	for i := range limited {
+		limited[i] = httptest.NewRequest(http.MethodGet, "/api/v1/key/k"+strconv.Itoa(i), nil)
 	}
+	ping := []*http.Request{httptest.NewRequest(http.MethodGet, "/api/v1/ping", nil)}
 	for _, bench := range []struct {
 		name    string
 		handler http.Handler
-	}{{"limited", h}, {"bare", noop}} {
+		reqs    []*http.Request
+	}{{"limited", h, limited}, {"public", h, ping}, {"bare", noop, limited}} {
+		reqs := bench.reqs
 		b.Run(bench.name, func(b *testing.B) {
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()

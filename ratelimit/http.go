@@ -57,8 +57,8 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		d := l.decide(sc, denied)
-		retry := l.setHeaders(w.Header(), sc, d, now)
+		d, gov := l.decide(sc, denied)
+		retry := l.setHeaders(w.Header(), sc, d, gov, now)
 		l.putScratch(sc)
 		switch {
 		case d.Allowed:
@@ -77,14 +77,9 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 // Retry-After seconds of a denial. The values that change per request are
 // formatted into one buffer and converted to one string, which the headers
 // share; with the array of value slices that is two allocations.
-func (l *Limiter) setHeaders(h http.Header, sc *scratch, d Decision, now time.Time) (retry int64) {
-	var gov *policy
-	for _, p := range sc.pols {
-		if p.Name == d.Policy {
-			gov = p
-			break
-		}
-	}
+// govIndex is the index in sc of d's policy.
+func (l *Limiter) setHeaders(h http.Header, sc *scratch, d Decision, govIndex int, now time.Time) (retry int64) {
+	gov := sc.pols[govIndex]
 	if !d.Allowed {
 		retry = max(ceilSeconds(d.RetryAfter), 1)
 	}

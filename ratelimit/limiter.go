@@ -165,7 +165,8 @@ func (l *Limiter) Allow(ctx context.Context, policyName, key string) (Decision, 
 	if err != nil {
 		return Decision{}, err
 	}
-	return l.decide(sc, denied), nil
+	d, _ := l.decide(sc, denied)
+	return d, nil
 }
 
 // Check takes a token for r from every policy that covers it, or from
@@ -177,7 +178,8 @@ func (l *Limiter) Check(r *http.Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	return l.decide(sc, denied), nil
+	d, _ := l.decide(sc, denied)
+	return d, nil
 }
 
 // check collects the hits of the policies covering r into sc and takes
@@ -186,12 +188,7 @@ func (l *Limiter) check(r *http.Request, sc *scratch, now time.Time) (int, error
 	if len(l.policies) == 0 {
 		return -1, nil
 	}
-	addr, text, ok := l.ips.resolve(r)
-	ip := "unknown"
-	if ok {
-		ip = ipKey(addr, text)
-	}
-	var path string
+	var path, ip string
 	if l.needPath {
 		path = cleanPath(r)
 	}
@@ -199,6 +196,9 @@ func (l *Limiter) check(r *http.Request, sc *scratch, now time.Time) (int, error
 		bucket, ok := p.covers(r, path)
 		if !ok {
 			continue
+		}
+		if ip == "" { // resolved once, and only for a covered request
+			ip = l.ipKeyOf(r)
 		}
 		key, ok := p.key(r, ip)
 		if !ok {
@@ -227,10 +227,11 @@ func (l *Limiter) take(ctx context.Context, sc *scratch, now time.Time) (int, er
 }
 
 // decide summarises a check: the denying policy, or the one nearest its
-// limit.
-func (l *Limiter) decide(sc *scratch, denied int) Decision {
+// limit, and that policy's index in sc (-1 when nothing covered the
+// request).
+func (l *Limiter) decide(sc *scratch, denied int) (Decision, int) {
 	if len(sc.hits) == 0 {
-		return Decision{Allowed: true}
+		return Decision{Allowed: true}, -1
 	}
 	i := denied
 	if i < 0 {
@@ -246,7 +247,16 @@ func (l *Limiter) decide(sc *scratch, denied int) Decision {
 	if denied >= 0 {
 		d.RetryAfter = lv.Wait
 	}
-	return d
+	return d, i
+}
+
+// ipKeyOf returns r's IP key: see KeyFunc.
+func (l *Limiter) ipKeyOf(r *http.Request) string {
+	addr, text, ok := l.ips.resolve(r)
+	if !ok {
+		return "unknown"
+	}
+	return ipKey(addr, text)
 }
 
 // ClientIP returns the client address of r as the Limiter resolves it,

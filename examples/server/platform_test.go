@@ -129,6 +129,10 @@ func TestPermissions(t *testing.T) {
 		{"unknown key", "GET", "/key/nosuchkey", admin, "", 404},
 		{"malformed key body", "POST", "/keys", admin, `{"name":`, 400},
 		{"exchange with a token", "GET", "/apikey", admin, "", 403},
+		{"rate-limit stats, no token", "GET", "/admin/ratelimit", "", "", 401},
+		{"rate-limit stats, user", "GET", "/admin/ratelimit", carol, "", 403},
+		{"rate-limit stats, admin", "GET", "/admin/ratelimit", admin, "", 200},
+		{"rate-limit stats, wrong method", "POST", "/admin/ratelimit", admin, "", 405},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
