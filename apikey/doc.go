@@ -33,7 +33,9 @@
 // "apiKey: portico_..." next to tokens. The Principal is the key's owner,
 // with the owner's current roles and groups (a disabled or deleted owner's
 // keys stop working), Kind auth.KindAPIKey, TokenID the key id and
-// Identifier the key's extension identifier.
+// Identifier the key's extension identifier. Only an administrator may
+// create a key with an identifier: package extension lets such a key
+// register, update and publish UI bundles for the extension it names.
 //
 // # NATS credentials
 //

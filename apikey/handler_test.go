@@ -22,8 +22,11 @@ func TestHandlerLifecycle(t *testing.T) {
 	h := newHarness(t)
 	alice := "Bearer " + h.token("alice")
 	exp := h.clock.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
-	rec := h.do("POST", "/keys", alice, `{"name":"ci","notes":"for CI","expires_at":"`+exp+`","identifier":"datamigrator",
-		"pub":{"allow":["orders.new"],"deny":[]},"sub":{"allow":["events.a"]}}`)
+	body := `{"name":"ci","notes":"for CI","expires_at":"` + exp + `","identifier":"datamigrator",
+		"pub":{"allow":["orders.new"],"deny":[]},"sub":{"allow":["events.a"]}}`
+	rec := h.do("POST", "/keys", alice, body)
+	require.Equal(t, http.StatusForbidden, rec.Code, "an extension identifier is granted by an administrator: %s", rec.Body)
+	rec = h.do("POST", "/keys", alice, strings.Replace(body, `"identifier":"datamigrator",`, "", 1))
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 	c := decode[created](t, rec)

@@ -121,7 +121,11 @@ func (h *harness) token(id string) string {
 // create makes a key for owner (as owner) and returns it with its secret.
 func (h *harness) create(owner string, nk apikey.NewKey) (apikey.Key, string) {
 	h.t.Helper()
-	k, secret, err := h.keys.Create(ctx, h.principal(owner), nk)
+	by := h.principal(owner)
+	if nk.Identifier != "" { // only an administrator grants an identifier
+		by, nk.ClientID = h.principal("admin"), owner
+	}
+	k, secret, err := h.keys.Create(ctx, by, nk)
 	require.NoError(h.t, err)
 	return k, secret
 }

@@ -148,6 +148,11 @@ func (s *Service) Create(ctx context.Context, by auth.Principal, nk NewKey) (Key
 	if nk.ClientID != by.ClientID && !s.cfg.IsAdmin(ctx, by) {
 		return Key{}, "", forbidden("only administrators may create keys for other clients")
 	}
+	if nk.Identifier != "" && !s.cfg.IsAdmin(ctx, by) {
+		// The identifier is what lets a key register and publish its
+		// extension, so it is granted, not chosen.
+		return Key{}, "", forbidden("only administrators may create keys with an extension identifier")
+	}
 	now := s.now().UTC()
 	err := firstError(validateName(nk.Name), validateText("notes", nk.Notes, maxNotesLen), validateIdentifier(nk.Identifier),
 		s.validateExpiry(nk.ExpiresAt, now), validatePermission("pub", &nk.Pub), validatePermission("sub", &nk.Sub))
