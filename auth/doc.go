@@ -40,6 +40,11 @@
 // Hosts running several instances over one shared store call Invalidate
 // when another instance revokes.
 //
+// Assert signs identity assertions (typ "portico-identity+jwt"): minute-long
+// statements of who a caller is, for one audience, that package extension
+// forwards to extension services in place of the caller's credentials.
+// They are not credentials; Verify refuses them.
+//
 // Refresh tokens are JWTs with typ "rt+jwt", stored only as SHA-256 hashes,
 // and rotated on every use. A spent refresh token presented again after
 // Config.RefreshGrace revokes its whole family.

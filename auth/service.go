@@ -30,8 +30,9 @@ const (
 
 // JWT header typ values, so one kind of token can never pass for another.
 const (
-	typAccess  = "at+jwt"
-	typRefresh = "rt+jwt"
+	typAccess    = "at+jwt"
+	typRefresh   = "rt+jwt"
+	typAssertion = "portico-identity+jwt"
 )
 
 // Config configures a Service. The zero value is a working, safe setup:
@@ -289,7 +290,7 @@ func newID() string {
 }
 
 // sign makes a JWT of the given typ with the signing key.
-func (s *Service) sign(typ string, c *claims) (string, error) {
+func (s *Service) sign(typ string, c jwt.Claims) (string, error) {
 	k := s.keys.Signing()
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["typ"] = typ
