@@ -22,10 +22,11 @@ import (
 //     buffer); "proxy" is the extension proxy (route lookup, identity
 //     assertion, rewrite, header stripping, copy). The difference is
 //     the proxy's own cost.
+//
 //   - http/*: a client over loopback. "direct" calls the upstream;
 //     "proxy" calls the platform, which proxies: one more HTTP hop.
 //
-//	go test -run '^$' -bench Proxy -benchmem -count 5 ./extension/
+//     go test -run '^$' -bench Proxy -benchmem -count 5 ./extension/
 func BenchmarkProxy(b *testing.B) {
 	upstream := httptest.NewServer(benchUpstream())
 	defer upstream.Close()

@@ -88,15 +88,15 @@ type Config struct {
 // Registry is the registry of extensions, their health, and the proxy to
 // them. It is safe for concurrent use.
 type Registry struct {
-	cfg       Config
-	store     Store
-	log       *slog.Logger
-	now       func() time.Time
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
 
 	transportMu sync.Mutex
 	transports  map[time.Duration]*http.Transport // the default ones, by response-header timeout
-	proxy     *proxy
-	kick      chan string // prefixes to check soon
+	proxy       *proxy
+	kick        chan string // prefixes to check soon
 
 	createMu sync.Mutex // serializes creations, so MaxExtensions holds
 
