@@ -2,8 +2,6 @@ package openapi
 
 import (
 	"cmp"
-	"maps"
-	"runtime"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
