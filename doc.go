@@ -19,7 +19,14 @@
 //     through trusted proxies only; X-RateLimit-* and IETF RateLimit
 //     headers, and a 429 with an exact Retry-After.
 //
-// Packages arriving next: extension, openapi and orchestrator.
+//   - extension: the registry of extension services, their health, and the
+//     proxy to them, which forwards a signed identity assertion in place of
+//     the caller's credentials.
+//   - openapi: one OpenAPI document from the platform's and every
+//     extension's, served with an ETag and Swagger UI.
+//
+// Arriving next: extension's UI bundles, settings and licences, and the
+// orchestrator.
 //
 // Every package follows the same conventions: New(Config) with a safe zero
 // value; middleware shaped func(http.Handler) http.Handler around a decision

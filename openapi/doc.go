@@ -41,9 +41,6 @@
 // from the internet, runs no inline script and is sent with a
 // Content-Security-Policy that keeps it to its own files.
 //
-// ValidateRequests is optional middleware that checks requests to
-// extension routes against the aggregated document.
-//
 // This package imports no sibling: the host wires extension's registry
 // to Config.Sources and to Invalidate.
 package openapi

@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	wg.Go(func() { _ = p.auth.Run(runCtx) })
 	wg.Go(func() { _ = p.keys.Run(runCtx) })
 	wg.Go(func() { _ = p.limiter.Run(runCtx) })
+	wg.Go(func() { _ = p.ext.Run(runCtx) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -16,8 +16,10 @@ import (
 
 	"github.com/portico-dev/portico/apikey"
 	"github.com/portico-dev/portico/auth"
+	"github.com/portico-dev/portico/extension"
 	"github.com/portico-dev/portico/internal/httpapi"
 	"github.com/portico-dev/portico/internal/natsserver"
+	"github.com/portico-dev/portico/openapi"
 	"github.com/portico-dev/portico/ratelimit"
 	"github.com/portico-dev/portico/rbac"
 )
@@ -32,6 +34,8 @@ type platform struct {
 	rbac      *rbac.Authorizer
 	keys      *apikey.Service
 	limiter   *ratelimit.Limiter
+	ext       *extension.Registry
+	docs      *openapi.Aggregator
 	nats      *natsserver.Server // nil unless the embedded server runs
 	natsURL   string
 	audit     *auth.AuditLog
@@ -44,7 +48,7 @@ type platform struct {
 var defaultRole = rbac.Role{
 	Name:        "user",
 	Description: "Self-service: the caller's own session, tokens, roles and API keys.",
-	Permissions: rbac.Permissions{Allow: []string{"auth.self", "keys.*"}},
+	Permissions: rbac.Permissions{Allow: []string{"auth.self", "keys.*", "extensions.read", "extensions.use"}},
 }
 
 // subject is the rbac view of a request's authenticated caller.
@@ -136,6 +140,9 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
+	if err := p.newExtensions(isAdmin, log); err != nil {
+		return nil, err
+	}
 	if err := bootstrapAdmin(ctx, p.auth, cfg.adminPassword, stderr); err != nil {
 		return nil, err
 	}
@@ -153,6 +160,49 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	return p, nil
 }
 
+// newExtensions builds the extension registry and the aggregated API
+// document, which is rebuilt whenever a registration changes.
+func (p *platform) newExtensions(isAdmin func(context.Context, auth.Principal) bool, log *slog.Logger) error {
+	var err error
+	p.ext, err = extension.New(extension.Config{
+		IsAdmin: isAdmin,
+		CanSee: func(ctx context.Context, pr auth.Principal, prefix string) bool {
+			return p.rbac.CanSee(ctx, subjectOf(pr), prefix)
+		},
+		Identity: func(_ context.Context, pr auth.Principal, audience string) (string, time.Time, error) {
+			return p.auth.Assert(pr, audience, extension.DefaultIdentityLife)
+		},
+		ClientIP:     p.limiter.ClientIP,
+		MaxBodyBytes: maxBody,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	p.docs, err = openapi.New(openapi.Config{
+		Sources: func(ctx context.Context) ([]openapi.Source, error) {
+			all, err := p.ext.All(ctx)
+			srcs := make([]openapi.Source, 0, len(all))
+			for _, e := range all {
+				if len(e.OpenAPI) > 0 {
+					srcs = append(srcs, openapi.Source{ID: e.Prefix, Name: e.Name, Description: e.Description, Document: e.OpenAPI})
+				}
+			}
+			return srcs, err
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	p.ext.Subscribe(func(ev extension.Event) {
+		if ev.Type != extension.EventStatus {
+			p.docs.Invalidate()
+		}
+	})
+	return nil
+}
+
 // close stops what newPlatform started.
 func (p *platform) close() {
 	if p.nats != nil {
@@ -168,6 +218,8 @@ const (
 	permAuthAdmin = "auth.admin" // other clients and their tokens (auth also checks IsAdmin)
 	permAudit     = "audit.read"
 	permRateStats = "ratelimit.read"
+	permExtRead   = "extensions.read" // list and read registrations (filtered by the roles' extension lists)
+	permExtUse    = "extensions.use"  // call extensions through the proxy (likewise filtered)
 )
 
 // Rate-limit classes. The public routes are never limited; the
@@ -260,6 +312,23 @@ func (p *platform) handler() http.Handler {
 	routes(keysH, "keys.update", "PUT /api/v1/key/{id}", "POST /api/v1/key/{id}/revoke", "POST /api/v1/key/{id}/reactivate")
 	routes(keysH, "keys.delete", "DELETE /api/v1/key/{id}")
 	routes(keysH, "keys.exchange", "GET /api/v1/apikey")
+
+	// extension: reads and the proxy need a permission and then show only
+	// what the caller's roles list; registration and removal need only
+	// authentication, since the registry admits administrators and each
+	// extension's own API key, whatever roles its owner holds.
+	extH := http.StripPrefix("/api/v1", p.ext.Handler())
+	routes(extH, permExtRead, "GET /api/v1/extensions/all", "GET /api/v1/extensions/features", "GET /api/v1/extension/{id}")
+	routes(extH, permExtUse, "/api/v1/extension/{id}/{path...}")
+	for _, pattern := range []string{"POST /api/v1/extensions", "DELETE /api/v1/extension/{id}"} {
+		mux.Handle(pattern, p.auth.Middleware(extH))
+	}
+	// The API document and its viewer are public: they describe routes,
+	// every one of which still asks for credentials.
+	docsH := http.StripPrefix("/api/v1", p.docs.Handler())
+	for _, pattern := range []string{"GET /api/v1/openapi", "GET /api/v1/docs", "GET /api/v1/docs/{file}"} {
+		mux.Handle(pattern, docsH)
+	}
 
 	routes(p.audit.Handler(), permAudit, "GET /api/v1/admin/audit")
 	routes(http.StripPrefix("/api/v1", p.limiter.Handler()), permRateStats, "GET /api/v1/admin/ratelimit")
