@@ -10,10 +10,13 @@
 //     exact, immediate revocation, clients (users and services) with roles,
 //     login with passwords, TOTP MFA and external OIDC, refresh and logout,
 //     the Authenticate middleware and the Principal it puts in the context.
+//
 //   - rbac: roles of allow and deny patterns with NATS wildcards, group
 //     assignments, precomputed decisions, the Require middleware.
+//
 //   - apikey: API keys hashed at rest, authenticating like tokens and
 //     exchanged for NATS credentials that revoking the key revokes.
+//
 //   - ratelimit: token buckets per client IP, principal, API key, route
 //     class or endpoint prefix, checked atomically in one pass; client IPs
 //     through trusted proxies only; X-RateLimit-* and IETF RateLimit
@@ -22,6 +25,7 @@
 //   - extension: the registry of extension services, their health, and the
 //     proxy to them, which forwards a signed identity assertion in place of
 //     the caller's credentials.
+//
 //   - openapi: one OpenAPI document from the platform's and every
 //     extension's, served with an ETag and Swagger UI.
 //
