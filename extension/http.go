@@ -102,7 +102,7 @@ func (r *Registry) handleRegister(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, invalid("status", "is set by health checks, not by registration"))
 		return
 	}
-	if b.TimeoutMS < 0 || b.TimeoutMS > maxTimeout.Milliseconds() {
+	if b.TimeoutMS < 0 || b.TimeoutMS > maxTimeout.Milliseconds() { // before the conversion can overflow
 		r.fail(w, req, invalid("timeout_ms", "must be between 0 and %d", maxTimeout.Milliseconds()))
 		return
 	}

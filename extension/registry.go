@@ -54,7 +54,8 @@ type Config struct {
 	// Transport carries requests (proxied and health checks) to an
 	// extension's upstream. It is the one place another carrier plugs in:
 	// a NATS request-reply transport for a "nats" scheme, say (add the
-	// scheme to UpstreamSchemes). Nil: one shared http.Transport for all.
+	// scheme to UpstreamSchemes). Nil: http.Transports of the package's
+	// own, which enforce each extension's timeout themselves.
 	Transport func(e Extension) http.RoundTripper
 	// UpstreamSchemes are the URL schemes an upstream may use. Nil: http
 	// and https.

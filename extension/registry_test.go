@@ -112,43 +112,45 @@ func TestRegistrationRefusesBadInput(t *testing.T) {
 	h := newHarness(t, func(c *extension.Config) { c.MaxDocumentBytes = 1000 })
 	long := strings.Repeat("a", 65)
 	for _, tt := range []struct {
-		body, status, code string
+		body   string
+		status int
+		code   string
 	}{
-		{`{"prefix":`, "400", "invalid_json"},
-		{`[]`, "400", "invalid_json"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","colour":"red"}`, "400", "unknown_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","status":"connected"}`, "400", "invalid_field"},
-		{`{"prefix":"","name":"n","upstream":"http://a"}`, "400", "invalid_field"},
-		{`{"prefix":"` + long + `","name":"n","upstream":"http://a"}`, "400", "invalid_field"},
-		{`{"prefix":"Bad","name":"n","upstream":"http://a"}`, "400", "invalid_field"},
-		{`{"prefix":"a/b","name":"n","upstream":"http://a"}`, "400", "invalid_field"},
-		{`{"prefix":"-a","name":"n","upstream":"http://a"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"","upstream":"http://a"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"a\u0000b","upstream":"http://a"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"/relative"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"file:///etc/passwd"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"ftp://a"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://user:pw@a"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a/?q=1"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a/#f"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a/b/../c"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":[1]}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":"swagger"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":{"x":"` + strings.Repeat("y", 1000) + `"}}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","ui":3}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","features":["a b"]}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","features":[""]}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","health_path":"health"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","health_path":"/a/../b"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","timeout_ms":-1}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","timeout_ms":600001}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","timeout_ms":"5"}`, "400", "invalid_field"},
-		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":{"x":"` + strings.Repeat("y", 70<<10) + `"}}`, "413", "body_too_large"},
+		{`{"prefix":`, 400, "invalid_json"},
+		{`[]`, 400, "invalid_json"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","colour":"red"}`, 400, "unknown_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","status":"connected"}`, 400, "invalid_field"},
+		{`{"prefix":"","name":"n","upstream":"http://a"}`, 400, "invalid_field"},
+		{`{"prefix":"` + long + `","name":"n","upstream":"http://a"}`, 400, "invalid_field"},
+		{`{"prefix":"Bad","name":"n","upstream":"http://a"}`, 400, "invalid_field"},
+		{`{"prefix":"a/b","name":"n","upstream":"http://a"}`, 400, "invalid_field"},
+		{`{"prefix":"-a","name":"n","upstream":"http://a"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"","upstream":"http://a"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"a\u0000b","upstream":"http://a"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"/relative"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"file:///etc/passwd"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"ftp://a"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://user:pw@a"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a/?q=1"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a/#f"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a/b/../c"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":[1]}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":"swagger"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":{"x":"` + strings.Repeat("y", 1000) + `"}}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","ui":3}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","features":["a b"]}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","features":[""]}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","health_path":"health"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","health_path":"/a/../b"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","timeout_ms":-1}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","timeout_ms":600001}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","timeout_ms":"5"}`, 400, "invalid_field"},
+		{`{"prefix":"x","name":"n","upstream":"http://a","openapi":{"x":"` + strings.Repeat("y", 70<<10) + `"}}`, 413, "body_too_large"},
 	} {
 		rec := h.do("POST", "/extensions", "admin", tt.body)
 		name := tt.body[:min(len(tt.body), 90)]
-		assert.Equal(t, tt.status, itoa(rec.Code), "%s: %s", name, rec.Body)
+		assert.Equal(t, tt.status, rec.Code, "%s: %s", name, rec.Body)
 		assert.Equal(t, tt.code, errorCode(t, rec), name)
 	}
 	all, err := h.reg.All(ctx)
@@ -169,8 +171,6 @@ func TestRegistrationRefusesBadInput(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	assert.Equal(t, http.StatusNotFound, h.do("GET", "/nope", "admin", "").Code)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestVisibility(t *testing.T) {
 	h := newHarness(t)
@@ -207,7 +207,7 @@ func TestMaxExtensions(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 10 {
 		wg.Go(func() {
-			h.do("POST", "/extensions", "admin", `{"prefix":"e`+itoa(i)+`","name":"n","upstream":"http://127.0.0.1:9"}`)
+			h.do("POST", "/extensions", "admin", `{"prefix":"e`+strconv.Itoa(i)+`","name":"n","upstream":"http://127.0.0.1:9"}`)
 		})
 	}
 	wg.Wait()

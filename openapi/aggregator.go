@@ -14,8 +14,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // Defaults for Config's zero values.
@@ -86,9 +84,9 @@ func New(cfg Config) (*Aggregator, error) {
 	if len(cfg.Platform) == 0 {
 		cfg.Platform = []byte(`{"openapi":"3.0.3","info":{"title":"Portico","version":"0"},"paths":{}}`)
 	}
-	doc, err := loadPlatform(cfg.Platform)
+	doc, err := load(context.Background(), cfg.Platform)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("openapi: platform document: %w", err)
 	}
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("openapi: platform document: %w", err)
@@ -119,14 +117,6 @@ func New(cfg Config) (*Aggregator, error) {
 	}
 	a.dirty.Store(true)
 	return a, nil
-}
-
-func loadPlatform(raw []byte) (*openapi3.T, error) {
-	doc, err := load(context.Background(), raw)
-	if err != nil {
-		return nil, fmt.Errorf("openapi: platform document: %w", err)
-	}
-	return doc, nil
 }
 
 // Invalidate marks the document stale: the next Document call rebuilds

@@ -76,7 +76,7 @@ func (a asset) serve(w http.ResponseWriter, r *http.Request, cacheControl string
 	h.Set("Cache-Control", cacheControl)
 	h.Set("Content-Type", a.ctype)
 	h.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, "", zeroTime, bytes.NewReader(a.body))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }
 
 // docsAssets are Swagger UI's files by name, the page included.
@@ -127,5 +127,3 @@ func (a *Aggregator) Handler() http.Handler {
 	})
 	return httpapi.Mux(mux)
 }
-
-var zeroTime = time.Time{}

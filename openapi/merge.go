@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -124,7 +125,7 @@ func prepare(ctx context.Context, src Source, pathPrefix string, platformSchemes
 	}
 	rewriteSecurity(doc["security"], schemeNames)
 
-	tagName := cmpOr(src.Name, src.ID)
+	tagName := cmp.Or(src.Name, src.ID)
 	delete(doc, "servers")
 	delete(doc, "tags")
 	paths, _ := doc["paths"].(map[string]any)
@@ -185,13 +186,6 @@ func prepare(ctx context.Context, src Source, pathPrefix string, platformSchemes
 		return nil, refuse("tag: %v", err)
 	}
 	return &prepared{id: src.ID, tag: tag, parts: ps}, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // equalScheme returns the name of the platform's security scheme equal to
