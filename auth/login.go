@@ -224,6 +224,13 @@ func (s *Service) Refresh(ctx context.Context, token string) (Grant, error) {
 	if rec.ClientID != c.Subject || rec.Family != c.Family {
 		return Grant{}, tokenErr(ErrInvalidToken, errors.New("refresh token does not match its record"))
 	}
+	if idle := time.Duration(s.idle.Load()); idle > 0 && now.Sub(rec.Created) > idle {
+		if _, err := s.Revoke(ctx, TokenFilter{Family: rec.Family}); err != nil {
+			return Grant{}, err
+		}
+		s.audit(ctx, "refresh.idle", rec.ClientID, ErrExpired, "session idle")
+		return Grant{}, tokenErr(ErrExpired, errors.New("session idle"))
+	}
 	cl, err := s.store.GetClient(ctx, rec.ClientID)
 	if errors.Is(err, ErrNotFound) {
 		return Grant{}, tokenErr(ErrRevoked, errors.New("client deleted"))

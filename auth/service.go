@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -127,7 +128,15 @@ type Service struct {
 	oidc      *oidcVerifier
 	log       *slog.Logger
 	now       func() time.Time
+	idle      atomic.Int64 // the session idle timeout, a time.Duration; 0: none
 }
+
+// SetSessionIdleTimeout ends login sessions left unused for d: a refresh
+// token issued (by login or by the last refresh) more than d ago is
+// refused with ErrExpired and its session revoked. Since access tokens
+// last Config.AccessTTL, a session ends at most that long after it went
+// idle. Zero turns the timeout off. Safe to call at any time.
+func (s *Service) SetSessionIdleTimeout(d time.Duration) { s.idle.Store(int64(max(d, 0))) }
 
 // New validates cfg, fills in its defaults and returns a Service. It starts
 // nothing; call Run to purge expired records in the background.

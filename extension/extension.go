@@ -291,7 +291,17 @@ const (
 	EventDeregistered EventType = "deregistered"
 	// EventStatus is a change of Status found by a health check.
 	EventStatus EventType = "status"
+	// The bundle events name the bundle's Version.
+	EventBundlePublished EventType = "bundle_published"
+	EventBundleActivated EventType = "bundle_activated"
+	EventBundleDeleted   EventType = "bundle_deleted"
 )
+
+// Registration reports whether t changes a registration: registered,
+// updated or deregistered.
+func (t EventType) Registration() bool {
+	return t == EventRegistered || t == EventUpdated || t == EventDeregistered
+}
 
 // Event tells subscribers of a change to the registry.
 type Event struct {
@@ -299,6 +309,8 @@ type Event struct {
 	Prefix string    `json:"prefix"`
 	Status Status    `json:"status"`
 	// Previous is the status before an EventStatus.
-	Previous Status    `json:"previous,omitempty"`
-	At       time.Time `json:"at"`
+	Previous Status `json:"previous,omitempty"`
+	// Version is the bundle version of a bundle event.
+	Version string    `json:"version,omitempty"`
+	At      time.Time `json:"at"`
 }

@@ -1,12 +1,16 @@
 package extension_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,3 +137,40 @@ func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// zipOf packs files, by path, into a zip.
+func zipOf(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		w, err := zw.Create(name)
+		require.NoError(t, err)
+		_, err = io.WriteString(w, files[name])
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+// upload posts a bundle zip as caller.
+func (h *harness) upload(caller, prefix, version string, body []byte) *httptest.ResponseRecorder {
+	h.t.Helper()
+	req := httptest.NewRequest("POST", "/extensions/"+prefix+"/bundle/"+version, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/zip")
+	if caller != "" {
+		req.Header.Set("Authorization", "Bearer "+caller)
+	}
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func newRequest(method, path string) *http.Request { return httptest.NewRequest(method, path, nil) }
+
+// serve sends a prepared request.
+func (h *harness) serve(r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, r)
+	return rec
+}

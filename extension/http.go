@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +19,21 @@ func errorStatus(err error) (status int, code, msg string) {
 		decodeErr  *httpapi.DecodeError
 		invalidErr *InvalidError
 		limitErr   *LimitError
+		moduleErr  *ModuleError
 	)
 	switch {
+	case errors.Is(err, errModulesOff):
+		return http.StatusNotFound, "modules_disabled", "dependency modules are served from bundles only"
+	case errors.Is(err, ErrLicensingOff):
+		return http.StatusNotFound, "licensing_disabled", "licensing is not configured on this server"
+	case errors.Is(err, ErrLicenseExpired):
+		return http.StatusBadRequest, "license_expired", "the licence has expired"
+	case errors.Is(err, ErrLicenseInvalid):
+		return http.StatusBadRequest, "license_invalid", strings.TrimPrefix(err.Error(), "extension: ")
+	case errors.Is(err, ErrActive):
+		return http.StatusConflict, "bundle_active", "the active bundle version cannot be deleted; activate another first"
+	case errors.As(err, &moduleErr):
+		return http.StatusBadGateway, "module_unavailable", strings.TrimPrefix(moduleErr.Error(), "extension: ")
 	case errors.As(err, &decodeErr):
 		return decodeErr.Status, decodeErr.Code, decodeErr.Msg
 	case errors.As(err, &invalidErr):
@@ -31,7 +45,7 @@ func errorStatus(err error) (status int, code, msg string) {
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden, "forbidden", strings.TrimPrefix(err.Error(), "extension: forbidden: ")
 	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound, "not_found", "extension not found"
+		return http.StatusNotFound, "not_found", "not found"
 	case errors.Is(err, ErrExists):
 		return http.StatusConflict, "conflict", "already exists"
 	}
@@ -53,6 +67,23 @@ func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
 //	GET    /extension/{id}        one extension, with its OpenAPI document
 //	DELETE /extension/{id}        deregister an extension
 //	ANY    /extension/{id}/{path...}  the proxy to the extension's upstream
+//
+// UI bundles, settings, the module cache and licences:
+//
+//	POST   /extensions/{identifier}/bundle/{version}  publish a bundle (a zip; 201)
+//	GET    /extensions/{identifier}/bundle/{version}/{path...}  a bundle's file, cached immutably
+//	GET    /extensions/bundles/active         the active bundles the caller may see
+//	GET    /admin/bundles                     every bundle (administrators)
+//	PUT    /admin/bundles/{prefix}/active     activate a version: {"version": "..."}
+//	DELETE /admin/bundles/{prefix}/{version}  delete an inactive version (409 for the active one)
+//	GET    /admin/settings, PUT /admin/settings  the settings (PUT changes the fields it holds)
+//	GET    /admin/cdn/status                  the module cache's size, limits and errors
+//	GET    /admin/licenses, POST /admin/licenses  the licence; install one: {"license": "v1...."}
+//	GET    /cdn/{path...}                     a dependency module, by the resolution mode
+//
+// Bundle files and modules are code a browser imports without
+// credentials: they need no principal, and a host may leave them
+// unauthenticated. Every other route needs one.
 func (r *Registry) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /extensions", r.handleRegister)
@@ -61,6 +92,19 @@ func (r *Registry) Handler() http.Handler {
 	mux.HandleFunc("GET /extension/{id}", r.handleGet)
 	mux.HandleFunc("DELETE /extension/{id}", r.handleDeregister)
 	mux.HandleFunc("/extension/{id}/{path...}", r.serveProxy)
+
+	mux.HandleFunc("POST /extensions/{identifier}/bundle/{version}", r.handlePublishBundle)
+	mux.HandleFunc("GET /extensions/{identifier}/bundle/{version}/{path...}", r.handleBundleFile)
+	mux.HandleFunc("GET /extensions/bundles/active", r.handleActiveBundles)
+	mux.HandleFunc("GET /admin/bundles", r.handleBundles)
+	mux.HandleFunc("PUT /admin/bundles/{prefix}/active", r.handleActivateBundle)
+	mux.HandleFunc("DELETE /admin/bundles/{prefix}/{version}", r.handleDeleteBundle)
+	mux.HandleFunc("GET /admin/settings", r.handleSettings)
+	mux.HandleFunc("PUT /admin/settings", r.handlePutSettings)
+	mux.HandleFunc("GET /admin/cdn/status", r.handleModuleStatus)
+	mux.HandleFunc("GET /admin/licenses", r.handleLicense)
+	mux.HandleFunc("POST /admin/licenses", r.handleInstallLicense)
+	mux.HandleFunc("GET /cdn/{path...}", r.handleModule)
 	return httpapi.Mux(mux)
 }
 
@@ -177,4 +221,261 @@ func (r *Registry) handleDeregister(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *Registry) handlePublishBundle(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	body, err := httpapi.ReadBody(w, req, r.cfg.MaxBundleBytes)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	b, err := r.PublishBundle(req.Context(), p, req.PathValue("identifier"), req.PathValue("version"), body)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, b)
+}
+
+// immutable is the caching of what never changes under its URL: bundle
+// files (a version is never re-published) and pinned modules.
+const immutable = "public, max-age=31536000, immutable"
+
+func (r *Registry) handleBundleFile(w http.ResponseWriter, req *http.Request) {
+	f, data, err := r.BundleFile(req.Context(), req.PathValue("identifier"), req.PathValue("version"), req.PathValue("path"))
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	etag := `"` + f.Integrity + `"`
+	h := w.Header()
+	h.Set("Cache-Control", immutable)
+	h.Set("ETag", etag)
+	if req.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", f.ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(data)
+}
+
+func (r *Registry) handleActiveBundles(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	bs, err := r.ActiveBundles(req.Context(), p)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"bundles": bs})
+}
+
+// bundleSummary is a bundle as GET /admin/bundles lists it.
+type bundleSummary struct {
+	Prefix      string    `json:"prefix"`
+	Version     string    `json:"version"`
+	Active      bool      `json:"active"`
+	Integrity   string    `json:"integrity"`
+	Size        int64     `json:"size"`
+	Files       int       `json:"files"`
+	PublishedAt time.Time `json:"published_at"`
+	PublishedBy string    `json:"published_by"`
+}
+
+func (r *Registry) handleBundles(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	page, err := httpapi.ParsePage(req)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	bs, err := r.Bundles(req.Context(), p)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	out := make([]bundleSummary, len(bs))
+	for i, b := range bs {
+		out[i] = bundleSummary{b.Prefix, b.Version, b.Active, b.Integrity, b.Size, len(b.Files), b.PublishedAt, b.PublishedBy}
+	}
+	httpapi.SetPageHeaders(w, req, page, len(out))
+	httpapi.WriteJSON(w, http.StatusOK, httpapi.Window(out, page.Limit, page.Offset))
+}
+
+func (r *Registry) handleActivateBundle(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	var body struct {
+		Version string `json:"version"`
+	}
+	if err := httpapi.DecodeJSON(w, req, &body, r.cfg.MaxBodyBytes); err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	if body.Version == "" {
+		r.fail(w, req, invalid("version", "is required"))
+		return
+	}
+	b, err := r.ActivateBundle(req.Context(), p, req.PathValue("prefix"), body.Version)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, b)
+}
+
+func (r *Registry) handleDeleteBundle(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	if err := r.DeleteBundle(req.Context(), p, req.PathValue("prefix"), req.PathValue("version")); err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *Registry) handleSettings(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	if err := r.requireAdmin(req.Context(), p); err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	s, err := r.Settings(req.Context())
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, s)
+}
+
+func (r *Registry) handlePutSettings(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	if err := r.requireAdmin(req.Context(), p); err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	cur, err := r.Settings(req.Context())
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	wire := cur.wire() // the fields the body leaves out keep their values
+	if err := httpapi.DecodeJSON(w, req, &wire, r.cfg.MaxBodyBytes); err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	s, err := wire.settings()
+	if err == nil {
+		s, err = r.UpdateSettings(req.Context(), p, s)
+	}
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, s)
+}
+
+func (r *Registry) handleModuleStatus(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	st, err := r.ModuleCacheStatus(req.Context(), p)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, st)
+}
+
+func (r *Registry) handleLicense(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	if err := r.requireAdmin(req.Context(), p); err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	st, err := r.License(req.Context())
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, st)
+}
+
+func (r *Registry) handleInstallLicense(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	var body struct {
+		License string `json:"license"`
+	}
+	if err := httpapi.DecodeJSON(w, req, &body, r.cfg.MaxBodyBytes); err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	if body.License == "" {
+		r.fail(w, req, invalid("license", "is required"))
+		return
+	}
+	st, err := r.InstallLicense(req.Context(), p, body.License)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, st)
+}
+
+func (r *Registry) handleModule(w http.ResponseWriter, req *http.Request) {
+	m, err := r.Module(req.Context(), req.PathValue("path"))
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", m.ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(m.Data)))
+	h.Set("X-Module-Source", m.Source)
+	h.Set("Cache-Control", "public, max-age=300")
+	if pinned(m.Path) && !strings.HasPrefix(m.Source, "bundle:") {
+		h.Set("Cache-Control", immutable)
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(m.Data)
+}
+
+// pinned reports whether a module path names an exact version
+// (react@18.3.1/..., @scope/pkg@1.0.0/...), which never changes.
+func pinned(path string) bool {
+	first, rest, _ := strings.Cut(path, "/")
+	if strings.HasPrefix(first, "@") { // a scoped package: @scope/name@version
+		first, _, _ = strings.Cut(rest, "/")
+	}
+	_, version, ok := strings.Cut(first, "@")
+	return ok && version != "" && strings.Count(version, ".") == 2 &&
+		!strings.ContainsFunc(version, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
 }

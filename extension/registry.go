@@ -3,12 +3,16 @@ package extension
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-dev/portico/auth"
@@ -80,6 +84,47 @@ type Config struct {
 	// plus 64 KiB.
 	MaxBodyBytes int64
 
+	// BaseURL is the URL path (or absolute URL) where the host mounts
+	// Handler, without a trailing slash: "/api/v1", say. Import maps name
+	// bundle files and modules under it. Empty: the root.
+	BaseURL string
+	// MaxBundleBytes caps an uploaded bundle (the zip). Zero:
+	// DefaultMaxBundleBytes. The host's own body cap must let it through
+	// on the upload route.
+	MaxBundleBytes int64
+	// MaxBundleUnpacked caps the sum of a bundle's files unpacked. Zero:
+	// DefaultMaxBundleUnpacked.
+	MaxBundleUnpacked int64
+	// MaxBundleFiles caps the files in a bundle. Zero:
+	// DefaultMaxBundleFiles.
+	MaxBundleFiles int
+
+	// ModuleUpstream is the base URL dependency modules are fetched from
+	// (https://esm.sh, say), and the only place outside a bundle its
+	// import map may point. Empty: no upstream; bundles must carry their
+	// dependencies.
+	ModuleUpstream string
+	// ModuleTransport fetches modules. Nil: http.DefaultTransport.
+	ModuleTransport http.RoundTripper
+	// ModuleTimeout bounds one module fetch. Zero: 15 seconds.
+	ModuleTimeout time.Duration
+
+	// Settings are the settings until an administrator stores others.
+	// Zero: DefaultSettings().
+	Settings Settings
+	// OnSettings is called with the settings when Run starts and each
+	// time an administrator changes them, for the host to apply the ones the registry does not
+	// use itself (the session idle timeout). Nil: nothing is called.
+	OnSettings func(Settings)
+
+	// LicenseKeys are the vendor's Ed25519 public keys licences must be
+	// signed with. Nil: licensing is off and POST /admin/licenses answers
+	// 404.
+	LicenseKeys []ed25519.PublicKey
+	// Unlicensed are the entitlements while licensing is on and no valid
+	// licence is installed. The zero value caps nothing.
+	Unlicensed Entitlements
+
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 	// Logger receives the registry's logs. Nil: slog.Default().
@@ -100,6 +145,10 @@ type Registry struct {
 	kick        chan string // prefixes to check soon
 
 	createMu sync.Mutex // serializes creations, so MaxExtensions holds
+
+	settings     atomic.Pointer[Settings] // loaded from the store on first use
+	modules      *moduleCache
+	moduleClient *http.Client
 
 	subMu  sync.Mutex
 	subs   map[int]func(Event)
@@ -124,11 +173,36 @@ func New(cfg Config) (*Registry, error) {
 	cfg.HealthTimeout = cmp.Or(cfg.HealthTimeout, DefaultHealthTimeout)
 	cfg.MaxDocumentBytes = cmp.Or(cfg.MaxDocumentBytes, DefaultMaxDocument)
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, int64(cfg.MaxDocumentBytes)+64<<10)
+	cfg.MaxBundleBytes = cmp.Or(cfg.MaxBundleBytes, DefaultMaxBundleBytes)
+	cfg.MaxBundleUnpacked = cmp.Or(cfg.MaxBundleUnpacked, DefaultMaxBundleUnpacked)
+	cfg.MaxBundleFiles = cmp.Or(cfg.MaxBundleFiles, DefaultMaxBundleFiles)
+	cfg.ModuleTimeout = cmp.Or(cfg.ModuleTimeout, 15*time.Second)
+	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	if cfg.Settings == (Settings{}) {
+		cfg.Settings = DefaultSettings()
+	}
 	switch {
-	case cfg.ProxyTimeout < 0 || cfg.HealthInterval < 0 || cfg.HealthTimeout < 0:
+	case cfg.ProxyTimeout < 0 || cfg.HealthInterval < 0 || cfg.HealthTimeout < 0 || cfg.ModuleTimeout < 0:
 		return nil, errors.New("extension: negative duration")
-	case cfg.MaxExtensions < 0 || cfg.MaxDocumentBytes < 0 || cfg.MaxBodyBytes < 0:
+	case cfg.MaxExtensions < 0 || cfg.MaxDocumentBytes < 0 || cfg.MaxBodyBytes < 0 ||
+		cfg.MaxBundleBytes < 0 || cfg.MaxBundleUnpacked < 0 || cfg.MaxBundleFiles < 0 || cfg.Unlicensed.MaxExtensions < 0:
 		return nil, errors.New("extension: negative limit")
+	}
+	if err := cfg.Settings.validate(); err != nil {
+		return nil, fmt.Errorf("extension: Config.Settings: %w", err)
+	}
+	for _, k := range cfg.LicenseKeys {
+		if len(k) != ed25519.PublicKeySize {
+			return nil, errors.New("extension: a licence key is not an Ed25519 public key")
+		}
+	}
+	var upstream *url.URL
+	if cfg.ModuleUpstream != "" {
+		u, err := url.Parse(cfg.ModuleUpstream)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, errors.New("extension: ModuleUpstream must be an http or https URL without credentials, query or fragment")
+		}
+		upstream = u
 	}
 	r := &Registry{
 		cfg:   cfg,
@@ -145,6 +219,8 @@ func New(cfg Config) (*Registry, error) {
 		r.now = time.Now
 	}
 	r.transports = make(map[time.Duration]*http.Transport)
+	r.modules = newModuleCache(cfg.Settings.ModuleCache)
+	r.moduleClient = newModuleClient(upstream, cmp.Or[http.RoundTripper](cfg.ModuleTransport, http.DefaultTransport))
 	r.proxy = newProxy(r)
 	return r, nil
 }
@@ -262,7 +338,11 @@ func (r *Registry) create(ctx context.Context, by auth.Principal, e Extension) (
 	}
 	r.createMu.Lock()
 	defer r.createMu.Unlock()
-	if max := r.cfg.MaxExtensions; max > 0 {
+	max, err := r.maxExtensions(ctx)
+	if err != nil {
+		return Extension{}, err
+	}
+	if max > 0 {
 		all, err := r.store.ListExtensions(ctx)
 		if err != nil {
 			return Extension{}, fmt.Errorf("extension: list: %w", err)
@@ -391,7 +471,7 @@ func (r *Registry) Subscribe(fn func(Event)) (unsubscribe func()) {
 }
 
 func (r *Registry) publish(ev Event) {
-	if ev.Type != EventStatus {
+	if ev.Type.Registration() {
 		r.proxy.forget(ev.Prefix)
 	}
 	r.subMu.Lock()
@@ -414,10 +494,19 @@ func (r *Registry) checkSoon(prefix string) {
 	}
 }
 
-// Run checks every extension's health every Config.HealthInterval, and a
-// newly registered or moved one at once, until ctx is done. Checks run
-// one at a time on Run's goroutine.
+// Run hands the stored settings to Config.OnSettings, then checks every
+// extension's health every Config.HealthInterval, and a newly registered
+// or moved one at once, until ctx is done. Checks run one at a time on
+// Run's goroutine.
 func (r *Registry) Run(ctx context.Context) error {
+	s, err := r.Settings(ctx)
+	if err != nil {
+		return fmt.Errorf("extension: settings: %w", err)
+	}
+	r.modules.resize(s.ModuleCache)
+	if r.cfg.OnSettings != nil {
+		r.cfg.OnSettings(s)
+	}
 	t := time.NewTicker(r.cfg.HealthInterval)
 	defer t.Stop()
 	for {

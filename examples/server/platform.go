@@ -196,7 +196,7 @@ func (p *platform) newExtensions(isAdmin func(context.Context, auth.Principal) b
 		return err
 	}
 	p.ext.Subscribe(func(ev extension.Event) {
-		if ev.Type != extension.EventStatus {
+		if ev.Type.Registration() {
 			p.docs.Invalidate()
 		}
 	})

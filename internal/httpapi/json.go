@@ -81,6 +81,23 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, max int64) error 
 	return nil
 }
 
+// ReadBody reads the whole request body, at most max bytes; a longer one
+// is a 413 *DecodeError.
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, decodeError(&http.MaxBytesError{Limit: max})
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, decodeError(err)
+		}
+		return nil, &DecodeError{http.StatusBadRequest, "invalid_body", "request body could not be read"}
+	}
+	return b, nil
+}
+
 func decodeError(err error) *DecodeError {
 	var (
 		maxErr    *http.MaxBytesError
