@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +26,10 @@ type config struct {
 	rateGeneral    int      // requests per minute per IP on every other non-public route; 0: off
 	rateDryRun     bool     // count and set headers, deny nothing
 	trustedProxies []string // proxies whose X-Forwarded-For is believed
+
+	moduleUpstream       string              // where dependency modules come from; "" for none
+	licenseKeys          []ed25519.PublicKey // vendor keys licences must be signed with; nil: licensing off
+	unlicensedExtensions int                 // the extension cap without a valid licence, when licensing is on
 
 	adminPassword string // PORTICO_ADMIN_PASSWORD only: never a flag, so it stays out of ps
 	signingKey    string // PORTICO_SIGNING_KEY only
@@ -51,6 +57,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.rateAuth, "rate-auth", rateAuth, "requests per minute per IP on login, usertoken, key creation and update; 0 turns the limit off (PORTICO_RATE_AUTH)")
 	fs.IntVar(&c.rateGeneral, "rate-general", rateGeneral, "requests per minute per IP on every other non-public route; 0 turns the limit off (PORTICO_RATE_GENERAL)")
 	fs.BoolVar(&c.rateDryRun, "rate-dry-run", envBool(getenv, "PORTICO_RATE_DRY_RUN"), "count requests and set rate-limit headers, but deny none (PORTICO_RATE_DRY_RUN)")
+	fs.StringVar(&c.moduleUpstream, "module-upstream", envOr(getenv, "PORTICO_MODULE_UPSTREAM", "https://esm.sh"), "base URL UI bundles' dependency modules are fetched from and cached; off for none (PORTICO_MODULE_UPSTREAM)")
+	licenseKeys := fs.String("license-keys", getenv("PORTICO_LICENSE_KEYS"), "comma-separated base64 Ed25519 public keys of the vendor whose licences the server accepts; empty turns licensing off (PORTICO_LICENSE_KEYS)")
+	unlicensed, err := envInt(getenv, "PORTICO_UNLICENSED_EXTENSIONS", 3)
+	if err != nil {
+		return c, err
+	}
+	fs.IntVar(&c.unlicensedExtensions, "unlicensed-extensions", unlicensed, "with licensing on, how many extensions may register without a valid licence; 0 for no cap (PORTICO_UNLICENSED_EXTENSIONS)")
 	proxies := fs.String("trusted-proxies", getenv("PORTICO_TRUSTED_PROXIES"), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty trusts none (PORTICO_TRUSTED_PROXIES)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: portico-server [flags]\n\nRuns the Portico platform server. Flags:")
@@ -73,6 +86,22 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.rateAuth < 0 || c.rateGeneral < 0 {
 		return c, errors.New("-rate-auth and -rate-general must not be negative")
+	}
+	if c.moduleUpstream == "off" {
+		c.moduleUpstream = ""
+	}
+	if c.unlicensedExtensions < 0 {
+		return c, errors.New("-unlicensed-extensions must not be negative")
+	}
+	for _, k := range strings.Split(*licenseKeys, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return c, fmt.Errorf("-license-keys: %q is not a base64 Ed25519 public key", k)
+		}
+		c.licenseKeys = append(c.licenseKeys, ed25519.PublicKey(b))
 	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -36,6 +36,7 @@ type platform struct {
 	limiter   *ratelimit.Limiter
 	ext       *extension.Registry
 	docs      *openapi.Aggregator
+	docsH     http.Handler       // the aggregated document and Swagger UI
 	nats      *natsserver.Server // nil unless the embedded server runs
 	natsURL   string
 	audit     *auth.AuditLog
@@ -140,7 +141,10 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
-	if err := p.newExtensions(isAdmin, log); err != nil {
+	if err := p.newExtensions(cfg, isAdmin, log); err != nil {
+		return nil, err
+	}
+	if err := p.newDocs(log); err != nil {
 		return nil, err
 	}
 	if err := bootstrapAdmin(ctx, p.auth, cfg.adminPassword, stderr); err != nil {
@@ -160,9 +164,10 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	return p, nil
 }
 
-// newExtensions builds the extension registry and the aggregated API
-// document, which is rebuilt whenever a registration changes.
-func (p *platform) newExtensions(isAdmin func(context.Context, auth.Principal) bool, log *slog.Logger) error {
+// newExtensions builds the extension registry: bundles and modules under
+// /api/v1, the settings' session idle timeout applied to auth, licences
+// verified against cfg's vendor keys.
+func (p *platform) newExtensions(cfg config, isAdmin func(context.Context, auth.Principal) bool, log *slog.Logger) error {
 	var err error
 	p.ext, err = extension.New(extension.Config{
 		IsAdmin: isAdmin,
@@ -172,14 +177,25 @@ func (p *platform) newExtensions(isAdmin func(context.Context, auth.Principal) b
 		Identity: func(_ context.Context, pr auth.Principal, audience string) (string, time.Time, error) {
 			return p.auth.Assert(pr, audience, extension.DefaultIdentityLife)
 		},
-		ClientIP:     p.limiter.ClientIP,
-		MaxBodyBytes: maxBody,
-		Logger:       log,
+		ClientIP:       p.limiter.ClientIP,
+		MaxBodyBytes:   maxBody,
+		BaseURL:        "/api/v1",
+		ModuleUpstream: cfg.moduleUpstream,
+		OnSettings:     func(s extension.Settings) { p.auth.SetSessionIdleTimeout(s.SessionIdleTimeout) },
+		LicenseKeys:    cfg.licenseKeys,
+		Unlicensed:     extension.Entitlements{MaxExtensions: cfg.unlicensedExtensions},
+		Logger:         log,
 	})
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+// newDocs builds the aggregated API document: the platform's own, from
+// the table of routes, and every extension's, rebuilt whenever a
+// registration changes.
+func (p *platform) newDocs(log *slog.Logger) error {
+	var err error
 	p.docs, err = openapi.New(openapi.Config{
+		Platform: platformDocument(p.routes()),
 		Sources: func(ctx context.Context) ([]openapi.Source, error) {
 			all, err := p.ext.All(ctx)
 			srcs := make([]openapi.Source, 0, len(all))
@@ -195,6 +211,7 @@ func (p *platform) newExtensions(isAdmin func(context.Context, auth.Principal) b
 	if err != nil {
 		return err
 	}
+	p.docsH = http.StripPrefix("/api/v1", p.docs.Handler())
 	p.ext.Subscribe(func(ev extension.Event) {
 		if ev.Type.Registration() {
 			p.docs.Invalidate()
@@ -202,6 +219,8 @@ func (p *platform) newExtensions(isAdmin func(context.Context, auth.Principal) b
 	})
 	return nil
 }
+
+func (p *platform) serveDocs(w http.ResponseWriter, r *http.Request) { p.docsH.ServeHTTP(w, r) }
 
 // close stops what newPlatform started.
 func (p *platform) close() {
@@ -230,6 +249,9 @@ var (
 	publicRoutes = []string{
 		"GET /api/v1/ping", "GET /api/v1/health", "GET /api/v1/ready", "GET /api/v1/info",
 		"GET /api/v1/auth/status", "GET /api/v1/auth/jwks",
+		// A UI imports a bundle's modules one file at a time; they are
+		// served from the store and cached immutably by browsers.
+		"GET /api/v1/extensions/{identifier}/bundle/{version}/{path...}",
 	}
 	authRoutes = []string{
 		"POST /api/v1/auth/login", "GET /api/v1/usertoken", "POST /api/v1/keys", "PUT /api/v1/key/{id}",
@@ -255,93 +277,43 @@ func newLimiter(cfg config, log *slog.Logger) (*ratelimit.Limiter, error) {
 	})
 }
 
-// handler is the server's whole HTTP surface under /api/v1, wrapped in the
+// handler is the server's whole HTTP surface under /api/v1, the table of
+// routes each behind the access it names, wrapped in the
 // platform-wide middleware: panic recovery, request ids, security headers,
 // the body cap, an access log and the rate limiter (so that a 429 carries
 // the security headers and is logged).
 func (p *platform) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/ping", func(w http.ResponseWriter, r *http.Request) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"message": "pong"})
-	})
-	mux.HandleFunc("GET /api/v1/health", p.handleHealth)
-	mux.HandleFunc("GET /api/v1/ready", p.handleReady)
-	mux.HandleFunc("GET /api/v1/info", p.handleInfo)
-
-	// guard authenticates a route (tokens or API keys) and requires perm.
-	guard := func(perm string, h http.Handler) http.Handler {
-		return p.auth.Middleware(p.rbac.Require(perm)(h))
-	}
-	routes := func(h http.Handler, perm string, patterns ...string) {
-		for _, pattern := range patterns {
-			mux.Handle(pattern, guard(perm, h))
+	for _, rt := range p.routes() {
+		h := rt.handler
+		switch rt.access {
+		case public:
+		case authenticated:
+			h = p.auth.Middleware(h)
+		default:
+			h = p.auth.Middleware(p.rbac.Require(rt.access)(h))
 		}
+		mux.Handle(rt.pattern, h)
 	}
-
-	// auth: public routes as they are, the rest each behind a permission;
-	// unlisted paths reach auth's own 404 and 405 answers.
-	authH := http.StripPrefix("/api/v1", p.auth.Handler())
-	for _, pattern := range []string{"/api/v1/auth", "/api/v1/auth/", "/api/v1/usertoken", "/api/v1/userinfo",
-		"POST /api/v1/auth/clients/register"} { // else POST .../clients/{id} would take it
-		mux.Handle(pattern, authH)
-	}
-	routes(authH, permSelf,
-		"GET /api/v1/auth", "DELETE /api/v1/auth", "POST /api/v1/auth/logout", "GET /api/v1/userinfo",
-		"GET /api/v1/auth/tokens", "POST /api/v1/auth/tokens", "DELETE /api/v1/auth/tokens",
-		"GET /api/v1/auth/tokens/{tid}", "DELETE /api/v1/auth/tokens/{tid}",
-		"GET /api/v1/auth/clients", "POST /api/v1/auth/clients", "GET /api/v1/auth/clients/{id}",
-		"POST /api/v1/auth/mfa", "POST /api/v1/auth/mfa/confirm", "POST /api/v1/auth/mfa/disable")
-	routes(authH, permAuthAdmin,
-		"GET /api/v1/auth/tokens/all", "DELETE /api/v1/auth/tokens/all", "POST /api/v1/auth/tokens/cleanup",
-		"POST /api/v1/auth/clients/create", "GET /api/v1/auth/clients/all",
-		"POST /api/v1/auth/clients/{id}", "DELETE /api/v1/auth/clients/{id}",
-		"DELETE /api/v1/auth/clients/{id}/roles", "POST /api/v1/auth/clients/{id}/roles/{role}",
-		"DELETE /api/v1/auth/clients/{id}/roles/{role}", "POST /api/v1/auth/clients/{id}/enable",
-		"POST /api/v1/auth/clients/{id}/disable", "DELETE /api/v1/auth/clients/{id}/mfa")
-
-	// rbac guards its admin routes itself (roles.read, roles.write).
-	rbacH := http.StripPrefix("/api/v1", p.rbac.Handler())
-	routes(rbacH, permSelf, "GET /api/v1/roles")
-	for _, pattern := range []string{"/api/v1/admin/roles", "/api/v1/admin/role/", "/api/v1/admin/assignments", "/api/v1/admin/assignment/", "/api/v1/admin/user/"} {
-		mux.Handle(pattern, p.auth.Middleware(rbacH))
-	}
-
-	keysH := http.StripPrefix("/api/v1", p.keys.Handler())
-	routes(keysH, "keys.create", "POST /api/v1/keys")
-	routes(keysH, "keys.read", "GET /api/v1/keys", "GET /api/v1/key/{id}")
-	routes(keysH, "keys.update", "PUT /api/v1/key/{id}", "POST /api/v1/key/{id}/revoke", "POST /api/v1/key/{id}/reactivate")
-	routes(keysH, "keys.delete", "DELETE /api/v1/key/{id}")
-	routes(keysH, "keys.exchange", "GET /api/v1/apikey")
-
-	// extension: reads and the proxy need a permission and then show only
-	// what the caller's roles list; registration and removal need only
-	// authentication, since the registry admits administrators and each
-	// extension's own API key, whatever roles its owner holds.
-	extH := http.StripPrefix("/api/v1", p.ext.Handler())
-	routes(extH, permExtRead, "GET /api/v1/extensions/all", "GET /api/v1/extensions/features", "GET /api/v1/extension/{id}")
-	routes(extH, permExtUse, "/api/v1/extension/{id}/{path...}")
-	for _, pattern := range []string{"POST /api/v1/extensions", "DELETE /api/v1/extension/{id}"} {
-		mux.Handle(pattern, p.auth.Middleware(extH))
-	}
-	// The API document and its viewer are public: they describe routes,
-	// every one of which still asks for credentials.
-	docsH := http.StripPrefix("/api/v1", p.docs.Handler())
-	for _, pattern := range []string{"GET /api/v1/openapi", "GET /api/v1/docs", "GET /api/v1/docs/{file}"} {
-		mux.Handle(pattern, docsH)
-	}
-
-	routes(p.audit.Handler(), permAudit, "GET /api/v1/admin/audit")
-	routes(http.StripPrefix("/api/v1", p.limiter.Handler()), permRateStats, "GET /api/v1/admin/ratelimit")
 
 	var h http.Handler = httpapi.Mux(mux)
 	h = p.limiter.Middleware(h)
 	h = p.accessLog(h)
-	h = httpapi.MaxBody(maxBody)(h)
+	h = p.bodyCap(h)
 	h = httpapi.SecurityHeaders(h)
 	h = httpapi.Recover(func(r *http.Request, v any) {
 		p.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "request_id", httpapi.RequestIDFrom(r.Context()))
 	})(h)
 	return httpapi.RequestID(h)
+}
+
+// bodyCap caps request bodies at maxBody, but bundle uploads at the
+// registry's own, larger cap.
+func (p *platform) bodyCap(next http.Handler) http.Handler {
+	caps := http.NewServeMux()
+	caps.Handle("POST /api/v1/extensions/{identifier}/bundle/{version}", httpapi.MaxBody(extension.DefaultMaxBundleBytes)(next))
+	caps.Handle("/", httpapi.MaxBody(maxBody)(next))
+	return caps
 }
 
 // accessLog logs one line per request. It never logs headers, so no
