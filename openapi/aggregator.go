@@ -58,6 +58,9 @@ type Aggregator struct {
 
 	mu    sync.Mutex                // one aggregation at a time; guards cache
 	cache map[[32]byte]preparedOrNo // by source, so an unchanged document is not prepared again
+
+	valid   atomic.Pointer[validator] // ValidateRequests' router, for one document
+	validMu sync.Mutex                // one build of it at a time
 }
 
 type preparedOrNo struct {

@@ -27,6 +27,7 @@ type config struct {
 	rateDryRun     bool     // count and set headers, deny nothing
 	trustedProxies []string // proxies whose X-Forwarded-For is believed
 
+	validateRequests     bool                // check proxied requests against the extensions' OpenAPI documents
 	moduleUpstream       string              // where dependency modules come from; "" for none
 	licenseKeys          []ed25519.PublicKey // vendor keys licences must be signed with; nil: licensing off
 	unlicensedExtensions int                 // the extension cap without a valid licence, when licensing is on
@@ -57,6 +58,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.rateAuth, "rate-auth", rateAuth, "requests per minute per IP on login, usertoken, key creation and update; 0 turns the limit off (PORTICO_RATE_AUTH)")
 	fs.IntVar(&c.rateGeneral, "rate-general", rateGeneral, "requests per minute per IP on every other non-public route; 0 turns the limit off (PORTICO_RATE_GENERAL)")
 	fs.BoolVar(&c.rateDryRun, "rate-dry-run", envBool(getenv, "PORTICO_RATE_DRY_RUN"), "count requests and set rate-limit headers, but deny none (PORTICO_RATE_DRY_RUN)")
+	fs.BoolVar(&c.validateRequests, "validate-requests", envBool(getenv, "PORTICO_VALIDATE_REQUESTS"), "answer 400 to proxied requests that do not match the extension's OpenAPI document (PORTICO_VALIDATE_REQUESTS)")
 	fs.StringVar(&c.moduleUpstream, "module-upstream", envOr(getenv, "PORTICO_MODULE_UPSTREAM", "https://esm.sh"), "base URL UI bundles' dependency modules are fetched from and cached; off for none (PORTICO_MODULE_UPSTREAM)")
 	licenseKeys := fs.String("license-keys", getenv("PORTICO_LICENSE_KEYS"), "comma-separated base64 Ed25519 public keys of the vendor whose licences the server accepts; empty turns licensing off (PORTICO_LICENSE_KEYS)")
 	unlicensed, err := envInt(getenv, "PORTICO_UNLICENSED_EXTENSIONS", 3)

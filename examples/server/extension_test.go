@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -144,4 +145,31 @@ func TestExtensions(t *testing.T) {
 	assert.NotEqual(t, etag, r.header.Get("ETag"))
 	assert.NotContains(t, r.body, "billing")
 	assert.Equal(t, 404, s.do("GET", "/extension/billing/invoices", admin, "").status)
+}
+
+// TestValidateRequests runs the server with -validate-requests: a proxied
+// request that does not match the extension's document is answered 400
+// and never reaches the extension.
+func TestValidateRequests(t *testing.T) {
+	var calls atomic.Int32
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			calls.Add(1)
+		}
+	}))
+	defer upstream.Close()
+	s := startServer(t, t.TempDir(), map[string]string{"PORTICO_ADMIN_PASSWORD": "correct-horse-battery", "PORTICO_VALIDATE_REQUESTS": "true"})
+	admin := s.login("admin", "correct-horse-battery")
+	doc := `{"openapi":"3.0.3","info":{"title":"Billing","version":"1"},"paths":{"/invoices":{"get":{"operationId":"list",
+		"parameters":[{"name":"limit","in":"query","schema":{"type":"integer"}}],"responses":{"200":{"description":"ok"}}}}}}`
+	r := s.do("POST", "/extensions", admin, `{"prefix":"billing","name":"Billing","upstream":"`+upstream.URL+`","openapi":`+doc+`}`)
+	require.Equal(t, 201, r.status, r.body)
+
+	r = s.do("GET", "/extension/billing/invoices?limit=abc", admin, "")
+	assert.Equal(t, 400, r.status, r.body)
+	assert.Equal(t, "request_invalid", field(t, r.body, "code"))
+	assert.Zero(t, calls.Load(), "the extension never saw it")
+	assert.Equal(t, 200, s.do("GET", "/extension/billing/invoices?limit=5", admin, "").status)
+	assert.Equal(t, 200, s.do("GET", "/extension/billing/undocumented", admin, "").status)
+	assert.EqualValues(t, 2, calls.Load())
 }

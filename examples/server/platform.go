@@ -42,6 +42,9 @@ type platform struct {
 	audit     *auth.AuditLog
 	storeName string
 	ready     atomic.Bool
+	// validateRequests checks proxied requests against the extensions'
+	// documents.
+	validateRequests bool
 }
 
 // defaultRole is the example server's role for clients holding no role
@@ -81,7 +84,7 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
-	p := &platform{log: log, audit: auth.NewAuditLog(10000), storeName: "memory", natsURL: cfg.natsURL}
+	p := &platform{log: log, audit: auth.NewAuditLog(10000), storeName: "memory", natsURL: cfg.natsURL, validateRequests: cfg.validateRequests}
 	if p.limiter, err = newLimiter(cfg, log); err != nil {
 		return nil, err
 	}

@@ -138,7 +138,12 @@ func (p *platform) routes() []route {
 		def{"GET /api/v1/extension/{id}", "One extension with its OpenAPI document", noBody},
 		def{"GET /api/v1/extensions/bundles/active", "The active UI bundle of every extension the caller may see", noBody},
 	)
-	add("extensions", extH, permExtUse, def{"/api/v1/extension/{id}/{path...}", "Call the extension (proxied to its upstream)", noBody})
+	proxy := extH
+	if p.validateRequests {
+		// p.docs is built from this table, so it is looked up per request.
+		proxy = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.docs.ValidateRequests(extH).ServeHTTP(w, r) })
+	}
+	add("extensions", proxy, permExtUse, def{"/api/v1/extension/{id}/{path...}", "Call the extension (proxied to its upstream)", noBody})
 	add("extensions", extH, authenticated,
 		def{"POST /api/v1/extensions", "Register or update an extension (administrator or its own API key)", jsonBody},
 		def{"DELETE /api/v1/extension/{id}", "Deregister an extension (administrator or its own API key)", noBody},
@@ -180,8 +185,10 @@ var anyMethods = []string{"get", "put", "post", "delete", "patch", "head", "opti
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)(\.\.\.)?\}`)
 
-// platformDocument is the OpenAPI 3.0 document of the routes, served under
-// /api/v1. Every operation answers the JSON error body on failure.
+// platformDocument is the OpenAPI 3.0 document of the routes. Paths are
+// absolute (/api/v1/...), as the extensions' are in the aggregated
+// document, so it names no server. Every operation answers the JSON error
+// body on failure.
 func platformDocument(rs []route) []byte {
 	paths := map[string]map[string]any{}
 	for _, r := range rs {
@@ -189,7 +196,7 @@ func platformDocument(rs []route) []byte {
 		if !ok {
 			method, path = "", r.pattern
 		}
-		path = pathParam.ReplaceAllString(strings.TrimPrefix(path, "/api/v1"), "{$1}")
+		path = pathParam.ReplaceAllString(path, "{$1}")
 		methods := anyMethods
 		if method != "" {
 			methods = []string{strings.ToLower(method)}
@@ -210,8 +217,7 @@ func platformDocument(rs []route) []byte {
 			"version":     portico.Version,
 			"description": "The Portico platform: authentication, API keys, roles, extensions and their UI bundles.",
 		},
-		"servers": []any{map[string]any{"url": "/api/v1"}},
-		"paths":   paths,
+		"paths": paths,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -244,7 +250,7 @@ func platformDocument(rs []route) []byte {
 }
 
 func operation(r route, path, method string) map[string]any {
-	id := strings.Trim(pathParam.ReplaceAllString(path, "by-$1"), "/")
+	id := strings.Trim(pathParam.ReplaceAllString(strings.TrimPrefix(path, "/api/v1"), "by-$1"), "/")
 	op := map[string]any{
 		"operationId": method + "-" + strings.ReplaceAll(id, "/", "-"),
 		"summary":     r.summary,

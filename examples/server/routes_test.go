@@ -38,14 +38,13 @@ func TestPlatformDocumentMatchesRoutes(t *testing.T) {
 	doc, err := loader.LoadFromData([]byte(r.body))
 	require.NoError(t, err)
 	require.NoError(t, doc.Validate(loader.Context), "the served document validates")
-	require.Equal(t, "/api/v1", doc.Servers[0].URL)
 
 	param := regexp.MustCompile(`\{[a-z]+\}`)
 	ops := 0
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			ops++
-			url := param.ReplaceAllStringFunc(path, func(p string) string {
+			url := param.ReplaceAllStringFunc(strings.TrimPrefix(path, "/api/v1"), func(p string) string {
 				if p == "{path}" {
 					return "x/y.js"
 				}
@@ -101,7 +100,7 @@ func TestPlatformDocumentMatchesRoutes(t *testing.T) {
 		"PUT /admin/bundles/{prefix}/active", "DELETE /admin/bundles/{prefix}/{version}", "POST /admin/licenses", "GET /admin/audit",
 	} {
 		method, path, _ := strings.Cut(want, " ")
-		item := doc.Paths.Value(path)
+		item := doc.Paths.Value("/api/v1" + path)
 		require.NotNil(t, item, "%s is documented", want)
 		assert.NotNil(t, item.GetOperation(method), "%s is documented", want)
 	}
