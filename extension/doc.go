@@ -54,6 +54,55 @@
 // made through this Registry apply at once, changes made by another
 // instance over a shared store within five seconds.
 //
+// # UI bundles
+//
+// An extension's UI is a bundle of ES modules and assets, published as a
+// zip (POST /extensions/{identifier}/bundle/{version}) by an administrator
+// or the extension's own key, with index.js at its root and optionally an
+// import-map.json. The zip is capped (Config.MaxBundleBytes) and so is
+// what it unpacks to, by bytes actually read rather than the zip's claims,
+// and by file count; every path must be clean and relative. The server
+// computes the SRI sha384 of every file: Integrity is the entry module's,
+// and the import map's integrity section holds every module's, keyed by
+// the URL the browser fetches. Import map targets are "./" paths that must
+// be files of the bundle, or modules under Config.ModuleUpstream, which
+// resolve to the platform's module route; anything else is refused.
+//
+// A published version never changes (publishing it again is 409), so its
+// files are served with immutable caching and an ETag of their hash. The
+// first version becomes active; an administrator activates another
+// atomically (PUT /admin/bundles/{prefix}/active), and rolling back is
+// activating an older one. The active version cannot be deleted (409).
+// After each upload the settings' BundleRetention versions are kept, the
+// active one always among them. GET /extensions/bundles/active gives a UI
+// shell each visible extension's entry, integrity and resolved import
+// map.
+//
+// # Modules, settings and licences
+//
+// GET /cdn/{path...} serves the dependency modules import maps point at,
+// as the settings' resolution mode says: proxy fetches from
+// Config.ModuleUpstream through a cache bounded by entries and bytes
+// (least recently used first out, one fetch per path at a time, redirects
+// only within the upstream), mixed first serves a module an active bundle
+// ships under modules/, bundle-only answers 404. GET /admin/cdn/status
+// shows the cache's size, limits, hits and recent errors.
+//
+// Settings (GET|PUT /admin/settings) hold the resolution mode, the module
+// cache's limits, the bundle retention and the session idle timeout, which
+// the registry hands to the host through Config.OnSettings (package auth:
+// Service.SetSessionIdleTimeout). They are kept in the Store.
+//
+// A licence is a token the vendor signs with Ed25519 (SignLicense; the
+// platform only verifies, against Config.LicenseKeys). POST /admin/licenses
+// installs one after checking its signature and expiry; its entitlements
+// (MaxExtensions) cap registrations while it is valid, and
+// Config.Unlicensed applies without one or once it expires.
+//
+// Bundle files and modules are code a browser imports without
+// credentials, so those two routes need no principal; everything else
+// does, and the admin routes need Config.IsAdmin.
+//
 // # Mounting
 //
 //	reg, _ := extension.New(extension.Config{IsAdmin: isAdmin, CanSee: canSee, Identity: assert})

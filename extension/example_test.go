@@ -1,6 +1,8 @@
 package extension_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -39,4 +41,30 @@ func Example() {
 	// Output:
 	// billing disconnected true
 	// 200 GET /v2/invoices, credentials: ""
+}
+
+func ExampleRegistry_PublishBundle() {
+	ctx := context.Background()
+	reg, _ := extension.New(extension.Config{BaseURL: "/api/v1", Logger: discard()})
+	key := auth.Principal{Subject: "billing-svc", ClientID: "billing-svc", Kind: auth.KindAPIKey, Identifier: "billing"}
+	reg.Register(ctx, key, extension.Extension{Prefix: "billing", Name: "Billing", Upstream: "http://127.0.0.1:9"})
+
+	// The bundle: a zip with index.js at its root.
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("index.js")
+	io.WriteString(w, "export default function mount(el) { el.textContent = 'Billing'; }")
+	zw.Close()
+
+	b, err := reg.PublishBundle(ctx, key, "billing", "1.0.0", buf.Bytes())
+	fmt.Println(b.Version, b.Active, err)
+
+	// What a UI shell loads.
+	active, _ := reg.ActiveBundles(ctx, key)
+	fmt.Println(active[0].Entry)
+	fmt.Println(active[0].ImportMap.Integrity[active[0].Entry] == b.Integrity)
+	// Output:
+	// 1.0.0 true <nil>
+	// /api/v1/extensions/billing/bundle/1.0.0/index.js
+	// true
 }

@@ -41,6 +41,15 @@
 // from the internet, runs no inline script and is sent with a
 // Content-Security-Policy that keeps it to its own files.
 //
+// # Request validation
+//
+// ValidateRequests is optional middleware for the extension proxy: a
+// request for an operation an extension documents is checked with
+// kin-openapi's openapi3filter (parameters and body against their
+// schemas) and answered 400 (code request_invalid) if it does not
+// conform, before it reaches the extension. Undocumented paths pass, and
+// security requirements are left to the platform's own authentication.
+//
 // This package imports no sibling: the host wires extension's registry
 // to Config.Sources and to Invalidate.
 package openapi

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 
 	"github.com/portico-dev/portico/openapi"
@@ -42,4 +44,24 @@ func Example() {
 	// [billing.Invoice]
 	// [billing]
 	// broken - external $ref "https://example.com/x.json" refused
+}
+
+func ExampleAggregator_ValidateRequests() {
+	ext := `{"openapi":"3.0.3","info":{"title":"Billing","version":"1"},"paths":{"/invoices":{"get":{
+		"parameters":[{"name":"limit","in":"query","schema":{"type":"integer"}}],"responses":{"200":{"description":"ok"}}}}}}`
+	docs, _ := openapi.New(openapi.Config{
+		Sources: func(context.Context) ([]openapi.Source, error) {
+			return []openapi.Source{{ID: "billing", Name: "Billing", Document: []byte(ext)}}, nil
+		},
+	})
+	proxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "proxied") })
+	h := docs.ValidateRequests(proxy)
+	for _, target := range []string{"/api/v1/extension/billing/invoices?limit=10", "/api/v1/extension/billing/invoices?limit=ten"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		fmt.Println(rec.Code)
+	}
+	// Output:
+	// 200
+	// 400
 }

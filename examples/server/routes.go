@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/portico-dev/portico"
 	"github.com/portico-dev/portico/internal/httpapi"
@@ -140,8 +141,9 @@ func (p *platform) routes() []route {
 	)
 	proxy := extH
 	if p.validateRequests {
-		// p.docs is built from this table, so it is looked up per request.
-		proxy = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.docs.ValidateRequests(extH).ServeHTTP(w, r) })
+		// p.docs is built from this table, so it is looked up on first use.
+		validated := sync.OnceValue(func() http.Handler { return p.docs.ValidateRequests(extH) })
+		proxy = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { validated().ServeHTTP(w, r) })
 	}
 	add("extensions", proxy, permExtUse, def{"/api/v1/extension/{id}/{path...}", "Call the extension (proxied to its upstream)", noBody})
 	add("extensions", extH, authenticated,
