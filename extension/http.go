@@ -1,6 +1,7 @@
 package extension
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -117,6 +118,21 @@ func (r *Registry) principal(w http.ResponseWriter, req *http.Request) (auth.Pri
 	return p, ok
 }
 
+// answer serves a route that needs a caller and answers 200 with what fn
+// returns, or fn's error.
+func (r *Registry) answer(w http.ResponseWriter, req *http.Request, fn func(context.Context, auth.Principal) (any, error)) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	v, err := fn(req.Context(), p)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, v)
+}
+
 // registration is the body of POST /extensions: the fields a caller sets.
 type registration struct {
 	Prefix      string          `json:"prefix"`
@@ -186,29 +202,16 @@ func (r *Registry) handleList(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleFeatures(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	fs, err := r.Features(req.Context(), p)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"features": fs})
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		fs, err := r.Features(ctx, p)
+		return map[string]any{"features": fs}, err
+	})
 }
 
 func (r *Registry) handleGet(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	e, err := r.Get(req.Context(), p, req.PathValue("id"))
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, e)
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		return r.Get(ctx, p, req.PathValue("id"))
+	})
 }
 
 func (r *Registry) handleDeregister(w http.ResponseWriter, req *http.Request) {
@@ -266,16 +269,10 @@ func (r *Registry) handleBundleFile(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleActiveBundles(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	bs, err := r.ActiveBundles(req.Context(), p)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"bundles": bs})
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		bs, err := r.ActiveBundles(ctx, p)
+		return map[string]any{"bundles": bs}, err
+	})
 }
 
 // bundleSummary is a bundle as GET /admin/bundles lists it.
@@ -350,20 +347,12 @@ func (r *Registry) handleDeleteBundle(w http.ResponseWriter, req *http.Request) 
 }
 
 func (r *Registry) handleSettings(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	if err := r.requireAdmin(req.Context(), p); err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	s, err := r.Settings(req.Context())
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, s)
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		if err := r.requireAdmin(ctx, p); err != nil {
+			return nil, err
+		}
+		return r.Settings(ctx)
+	})
 }
 
 func (r *Registry) handlePutSettings(w http.ResponseWriter, req *http.Request) {
@@ -397,33 +386,18 @@ func (r *Registry) handlePutSettings(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleModuleStatus(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	st, err := r.ModuleCacheStatus(req.Context(), p)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, st)
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		return r.ModuleCacheStatus(ctx, p)
+	})
 }
 
 func (r *Registry) handleLicense(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	if err := r.requireAdmin(req.Context(), p); err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	st, err := r.License(req.Context())
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, st)
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		if err := r.requireAdmin(ctx, p); err != nil {
+			return nil, err
+		}
+		return r.License(ctx)
+	})
 }
 
 func (r *Registry) handleInstallLicense(w http.ResponseWriter, req *http.Request) {
