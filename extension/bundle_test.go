@@ -127,6 +127,7 @@ func TestBundleFilesAreImmutable(t *testing.T) {
 	assert.Equal(t, bundleFiles["lib/util.js"], rec.Body.String())
 	assert.Equal(t, "public, max-age=31536000, immutable", rec.Header().Get("Cache-Control"))
 	assert.Equal(t, "text/javascript; charset=utf-8", rec.Header().Get("Content-Type"))
+	assert.Equal(t, "sandbox; default-src 'none'", rec.Header().Get("Content-Security-Policy"), "a file opened as a page is sandboxed")
 	etag := rec.Header().Get("ETag")
 	assert.Equal(t, `"`+sha384SRI(bundleFiles["lib/util.js"])+`"`, etag)
 

@@ -82,6 +82,9 @@ func (r *Registry) fail(w http.ResponseWriter, req *http.Request, err error) {
 //	GET    /admin/licenses, POST /admin/licenses  the licence; install one: {"license": "v1...."}
 //	GET    /cdn/{path...}                     a dependency module, by the resolution mode
 //
+// Bundle files and modules carry a sandboxing Content-Security-Policy, so
+// a file opened as a page cannot act in the platform's origin.
+//
 // Bundle files and modules are code a browser imports without
 // credentials: they need no principal, and a host may leave them
 // unauthenticated. Every other route needs one.
@@ -248,6 +251,12 @@ func (r *Registry) handlePublishBundle(w http.ResponseWriter, req *http.Request)
 // files (a version is never re-published) and pinned modules.
 const immutable = "public, max-age=31536000, immutable"
 
+// codeCSP goes on bundle files and modules. It does not touch their use as
+// scripts, styles or images by the UI shell, but a file opened as a page
+// (an HTML or SVG file in a bundle, say) runs sandboxed, in an origin of
+// its own, and cannot reach the platform's.
+const codeCSP = "sandbox; default-src 'none'"
+
 func (r *Registry) handleBundleFile(w http.ResponseWriter, req *http.Request) {
 	f, data, err := r.BundleFile(req.Context(), req.PathValue("identifier"), req.PathValue("version"), req.PathValue("path"))
 	if err != nil {
@@ -256,6 +265,7 @@ func (r *Registry) handleBundleFile(w http.ResponseWriter, req *http.Request) {
 	}
 	etag := `"` + f.Integrity + `"`
 	h := w.Header()
+	h.Set("Content-Security-Policy", codeCSP)
 	h.Set("Cache-Control", immutable)
 	h.Set("ETag", etag)
 	if req.Header.Get("If-None-Match") == etag {
@@ -431,6 +441,7 @@ func (r *Registry) handleModule(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h := w.Header()
+	h.Set("Content-Security-Policy", codeCSP)
 	h.Set("Content-Type", m.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(m.Data)))
 	h.Set("X-Module-Source", m.Source)

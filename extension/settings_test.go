@@ -120,6 +120,7 @@ func TestModuleCache(t *testing.T) {
 	assert.Equal(t, "application/javascript", rec.Header().Get("Content-Type"))
 	assert.Equal(t, "public, max-age=31536000, immutable", rec.Header().Get("Cache-Control"), "a pinned version never changes")
 	assert.Equal(t, "upstream", rec.Header().Get("X-Module-Source"))
+	assert.Equal(t, "sandbox; default-src 'none'", rec.Header().Get("Content-Security-Policy"))
 	rec = h.do("GET", "/cdn/react@18.3.1/index.js", "", "")
 	assert.Equal(t, "cache", rec.Header().Get("X-Module-Source"))
 	assert.Equal(t, 1, up.count("/react@18.3.1/index.js"), "fetched once")
