@@ -321,27 +321,15 @@ func (r *Registry) handleBundles(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleActivateBundle(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	var body struct {
-		Version string `json:"version"`
-	}
-	if err := httpapi.DecodeJSON(w, req, &body, r.cfg.MaxBodyBytes); err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	if body.Version == "" {
-		r.fail(w, req, invalid("version", "is required"))
-		return
-	}
-	b, err := r.ActivateBundle(req.Context(), p, req.PathValue("prefix"), body.Version)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, b)
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		var body struct {
+			Version string `json:"version"`
+		}
+		if err := r.decodeRequired(w, req, &body, "version", &body.Version); err != nil {
+			return nil, err
+		}
+		return r.ActivateBundle(ctx, p, req.PathValue("prefix"), body.Version)
+	})
 }
 
 func (r *Registry) handleDeleteBundle(w http.ResponseWriter, req *http.Request) {
@@ -411,27 +399,27 @@ func (r *Registry) handleLicense(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleInstallLicense(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
+	r.answer(w, req, func(ctx context.Context, p auth.Principal) (any, error) {
+		var body struct {
+			License string `json:"license"`
+		}
+		if err := r.decodeRequired(w, req, &body, "license", &body.License); err != nil {
+			return nil, err
+		}
+		return r.InstallLicense(ctx, p, body.License)
+	})
+}
+
+// decodeRequired decodes the JSON body into v and requires the string
+// field named field, which v holds at value, to be set.
+func (r *Registry) decodeRequired(w http.ResponseWriter, req *http.Request, v any, field string, value *string) error {
+	if err := httpapi.DecodeJSON(w, req, v, r.cfg.MaxBodyBytes); err != nil {
+		return err
 	}
-	var body struct {
-		License string `json:"license"`
+	if *value == "" {
+		return invalid(field, "is required")
 	}
-	if err := httpapi.DecodeJSON(w, req, &body, r.cfg.MaxBodyBytes); err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	if body.License == "" {
-		r.fail(w, req, invalid("license", "is required"))
-		return
-	}
-	st, err := r.InstallLicense(req.Context(), p, body.License)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, st)
+	return nil
 }
 
 func (r *Registry) handleModule(w http.ResponseWriter, req *http.Request) {
