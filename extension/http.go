@@ -136,6 +136,27 @@ func (r *Registry) answer(w http.ResponseWriter, req *http.Request, fn func(cont
 	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
+// answerPage serves a list route that needs a caller: the ?limit= and
+// ?offset= window of what fn returns, with the paging headers.
+func answerPage[T any](r *Registry, w http.ResponseWriter, req *http.Request, fn func(context.Context, auth.Principal) ([]T, error)) {
+	p, ok := r.principal(w, req)
+	if !ok {
+		return
+	}
+	page, err := httpapi.ParsePage(req)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	all, err := fn(req.Context(), p)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	httpapi.SetPageHeaders(w, req, page, len(all))
+	httpapi.WriteJSON(w, http.StatusOK, httpapi.Window(all, page.Limit, page.Offset))
+}
+
 // registration is the body of POST /extensions: the fields a caller sets.
 type registration struct {
 	Prefix      string          `json:"prefix"`
@@ -186,22 +207,7 @@ func (r *Registry) handleRegister(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleList(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	page, err := httpapi.ParsePage(req)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	exts, err := r.List(req.Context(), p)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	httpapi.SetPageHeaders(w, req, page, len(exts))
-	httpapi.WriteJSON(w, http.StatusOK, httpapi.Window(exts, page.Limit, page.Offset))
+	answerPage(r, w, req, r.List)
 }
 
 func (r *Registry) handleFeatures(w http.ResponseWriter, req *http.Request) {
@@ -298,26 +304,14 @@ type bundleSummary struct {
 }
 
 func (r *Registry) handleBundles(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.principal(w, req)
-	if !ok {
-		return
-	}
-	page, err := httpapi.ParsePage(req)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	bs, err := r.Bundles(req.Context(), p)
-	if err != nil {
-		r.fail(w, req, err)
-		return
-	}
-	out := make([]bundleSummary, len(bs))
-	for i, b := range bs {
-		out[i] = bundleSummary{b.Prefix, b.Version, b.Active, b.Integrity, b.Size, len(b.Files), b.PublishedAt, b.PublishedBy}
-	}
-	httpapi.SetPageHeaders(w, req, page, len(out))
-	httpapi.WriteJSON(w, http.StatusOK, httpapi.Window(out, page.Limit, page.Offset))
+	answerPage(r, w, req, func(ctx context.Context, p auth.Principal) ([]bundleSummary, error) {
+		bs, err := r.Bundles(ctx, p)
+		out := make([]bundleSummary, len(bs))
+		for i, b := range bs {
+			out[i] = bundleSummary{b.Prefix, b.Version, b.Active, b.Integrity, b.Size, len(b.Files), b.PublishedAt, b.PublishedBy}
+		}
+		return out, err
+	})
 }
 
 func (r *Registry) handleActivateBundle(w http.ResponseWriter, req *http.Request) {
