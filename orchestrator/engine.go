@@ -162,9 +162,10 @@ type Engine struct {
 	runs    map[string]*run
 	rolling map[string]bool // batches a rollback or restore holds
 
-	wg      sync.WaitGroup // rollbacks in flight
-	started atomic.Bool
-	active  atomic.Bool
+	recovered chan struct{}  // closed once Run has recovered the store's batches
+	wg        sync.WaitGroup // rollbacks in flight
+	started   atomic.Bool
+	active    atomic.Bool
 }
 
 // New returns an Engine. It starts nothing: call Run.
@@ -256,6 +257,8 @@ func New(cfg Config) (*Engine, error) {
 		log:   cfg.Logger,
 		now:   cfg.Now,
 		runs:  map[string]*run{},
+
+		recovered: make(chan struct{}),
 	}
 	e.base, e.stop = context.WithCancel(context.Background())
 	e.q.init()
@@ -291,6 +294,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.recover(ctx); err != nil {
 		return err
 	}
+	close(e.recovered)
 	var workers sync.WaitGroup
 	for range e.cfg.Workers {
 		workers.Go(e.work)
@@ -454,19 +458,45 @@ func (e *Engine) Task(ctx context.Context, id string) (Task, error) { return e.s
 
 // Wait blocks until the batch has finished, ctx is done or the engine
 // stops, and returns the batch as it then is.
+//
+// A batch left unfinished by an earlier process is waited for once Run
+// has recovered it.
 func (e *Engine) Wait(ctx context.Context, id string) (Batch, error) {
-	e.mu.Lock()
-	r := e.runs[id]
-	e.mu.Unlock()
-	if r != nil {
+	for {
+		e.mu.Lock()
+		r := e.runs[id]
+		e.mu.Unlock()
+		if r != nil {
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+				return Batch{}, ctx.Err()
+			case <-e.base.Done():
+			}
+			return e.store.GetBatch(ctx, id)
+		}
+		b, err := e.store.GetBatch(ctx, id)
+		if err != nil || b.Status.Final() {
+			return b, err
+		}
 		select {
-		case <-r.done:
+		case <-e.recovered:
+			if e.runOf(id) == nil {
+				// Finished meanwhile, or run by another engine.
+				return e.store.GetBatch(ctx, id)
+			}
 		case <-ctx.Done():
 			return Batch{}, ctx.Err()
 		case <-e.base.Done():
+			return b, nil
 		}
 	}
-	return e.store.GetBatch(ctx, id)
+}
+
+func (e *Engine) runOf(id string) *run {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runs[id]
 }
 
 // recover restarts the batches the store holds as pending or running.

@@ -82,9 +82,13 @@ type TaskFilter struct {
 	Offset  int
 }
 
-// MemoryStore is the in-memory Store. It keeps the newest
-// DefaultEventRetention events.
+// MemoryStore is the in-memory Store. It keeps every batch, and the
+// newest EventRetention events.
 type MemoryStore struct {
+	// EventRetention is how many events are kept; zero means
+	// DefaultEventRetention. Set it before the store is used.
+	EventRetention int
+
 	mu          sync.Mutex
 	batches     map[string]*memBatch
 	order       []*memBatch // by creation
@@ -97,8 +101,6 @@ type MemoryStore struct {
 	events      []Event // a ring once full
 	eventStart  int
 	webhooks    []Webhook
-
-	eventRetention int
 }
 
 type memBatch struct {
@@ -115,12 +117,11 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		batches:        map[string]*memBatch{},
-		keys:           map[string]string{},
-		tasks:          map[string]*Task{},
-		checkpoints:    map[string]Checkpoint{},
-		rollbacks:      map[string]Rollback{},
-		eventRetention: DefaultEventRetention,
+		batches:     map[string]*memBatch{},
+		keys:        map[string]string{},
+		tasks:       map[string]*Task{},
+		checkpoints: map[string]Checkpoint{},
+		rollbacks:   map[string]Rollback{},
 	}
 }
 
@@ -382,7 +383,11 @@ func (m *MemoryStore) AppendEvent(_ context.Context, e Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e.Data = cloneRaw(e.Data)
-	if len(m.events) < m.eventRetention {
+	keep := m.EventRetention
+	if keep <= 0 {
+		keep = DefaultEventRetention
+	}
+	if len(m.events) < keep {
 		m.events = append(m.events, e)
 		return nil
 	}

@@ -45,11 +45,12 @@ type webhooks struct {
 	mu        sync.Mutex
 	ctx       context.Context // set once run starts
 	followers map[string]context.CancelFunc
+	pending   map[string]uint64 // created before run: where each starts
 	wg        sync.WaitGroup
 }
 
 func newWebhooks(e *Engine) *webhooks {
-	w := &webhooks{e: e, client: e.cfg.Webhooks.Client, followers: map[string]context.CancelFunc{}}
+	w := &webhooks{e: e, client: e.cfg.Webhooks.Client, followers: map[string]context.CancelFunc{}, pending: map[string]uint64{}}
 	if w.client == nil {
 		allowPrivate := e.cfg.Webhooks.AllowPrivate
 		dialer := &net.Dialer{
@@ -88,23 +89,34 @@ func publicAddr(a netip.Addr) bool {
 // run starts a follower for every stored webhook and stops them all when
 // ctx is done.
 func (w *webhooks) run(ctx context.Context) {
+	// Held while listing, so a webhook created meanwhile is started
+	// either here or by CreateWebhook.
+	w.mu.Lock()
 	hooks, err := w.e.store.ListWebhooks(ctx)
 	if err != nil {
 		w.e.log.Error("orchestrator: loading webhooks", "err", err)
 	}
 	after := w.e.LastSeq()
-	w.mu.Lock()
 	w.ctx = ctx
 	for _, h := range hooks {
-		w.startLocked(h, after)
+		from, ok := w.pending[h.ID]
+		if !ok {
+			from = after
+		}
+		w.startLocked(h, from)
 	}
+	w.pending = nil
 	w.mu.Unlock()
 	<-ctx.Done()
 	w.wg.Wait()
 }
 
 func (w *webhooks) startLocked(h Webhook, after uint64) {
-	if w.ctx == nil || w.ctx.Err() != nil {
+	if w.ctx == nil {
+		w.pending[h.ID] = after // run starts it
+		return
+	}
+	if w.ctx.Err() != nil {
 		return
 	}
 	if _, ok := w.followers[h.ID]; ok {
