@@ -33,6 +33,8 @@ const (
 	DefaultRetryBase            = time.Second
 	DefaultRetryMax             = time.Minute
 	DefaultCompensationTimeout  = 5 * time.Minute
+	DefaultMaxBodyBytes         = 8 << 20
+	defaultKeepAlive            = 15 * time.Second
 	maxAttempts                 = 100
 	defaultWebhookAttempts      = 5
 	defaultWebhookTimeout       = 10 * time.Second
@@ -82,6 +84,19 @@ type Config struct {
 	Webhooks WebhookConfig
 	// Registerer, if set, gets the engine's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// MaxBodyBytes caps a submission's body; zero means
+	// DefaultMaxBodyBytes. Other bodies are capped at 1 MB.
+	MaxBodyBytes int64
+	// Submitter names the caller of a submission for Batch.Submitter
+	// (with package auth, the principal's subject); nil records none.
+	Submitter func(*http.Request) string
+	// WebSocketOrigins are the origins, as host patterns (path.Match),
+	// allowed to open GET /ws from a browser besides the server's own;
+	// nil allows only the same origin.
+	WebSocketOrigins []string
+	// EventKeepAlive is how often an idle event stream gets a keep-alive
+	// (an SSE comment, a WebSocket ping); zero means 15 seconds.
+	EventKeepAlive time.Duration
 	// Now is the clock; nil means time.Now. Timers (retries, timeouts)
 	// use the runtime's clock, which testing/synctest controls.
 	Now func() time.Time
@@ -211,6 +226,7 @@ func New(cfg Config) (*Engine, error) {
 		{&cfg.Retry.Base, DefaultRetryBase, "Retry.Base"},
 		{&cfg.Retry.Max, DefaultRetryMax, "Retry.Max"},
 		{&cfg.Webhooks.Timeout, defaultWebhookTimeout, "Webhooks.Timeout"},
+		{&cfg.EventKeepAlive, defaultKeepAlive, "EventKeepAlive"},
 	} {
 		if *f.v < 0 {
 			return nil, fmt.Errorf("orchestrator: Config.%s must not be negative", f.name)
@@ -218,6 +234,12 @@ func New(cfg Config) (*Engine, error) {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("orchestrator: Config.MaxBodyBytes must not be negative")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.DefaultParallelLimit > cfg.MaxParallelLimit {
 		return nil, errors.New("orchestrator: Config.DefaultParallelLimit is above MaxParallelLimit")
