@@ -120,6 +120,9 @@ func (e *Engine) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
+	// A server's ReadTimeout would stay on the hijacked connection and
+	// end a quiet stream; the socket's own reads and pings take over.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: e.cfg.WebSocketOrigins})
 	if err != nil {
 		return // Accept has answered

@@ -32,6 +32,9 @@ type config struct {
 	licenseKeys          []ed25519.PublicKey // vendor keys licences must be signed with; nil: licensing off
 	unlicensedExtensions int                 // the extension cap without a valid licence, when licensing is on
 
+	webhookAllowPrivate bool     // let orchestrator webhooks target loopback and private networks
+	taskHTTPAllow       []string // URL prefixes the demo http task may GET
+
 	adminPassword string // PORTICO_ADMIN_PASSWORD only: never a flag, so it stays out of ps
 	signingKey    string // PORTICO_SIGNING_KEY only
 	verifyKeys    string // PORTICO_VERIFY_KEYS only: comma-separated public keys
@@ -66,6 +69,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, err
 	}
 	fs.IntVar(&c.unlicensedExtensions, "unlicensed-extensions", unlicensed, "with licensing on, how many extensions may register without a valid licence; 0 for no cap (PORTICO_UNLICENSED_EXTENSIONS)")
+	fs.BoolVar(&c.webhookAllowPrivate, "webhook-allow-private", envBool(getenv, "PORTICO_WEBHOOK_ALLOW_PRIVATE"), "let orchestrator webhooks target loopback and private networks; for development (PORTICO_WEBHOOK_ALLOW_PRIVATE)")
+	httpAllow := fs.String("task-http-allow", getenv("PORTICO_TASK_HTTP_ALLOW"), "comma-separated URL prefixes the demo http task may GET; empty allows none (PORTICO_TASK_HTTP_ALLOW)")
 	proxies := fs.String("trusted-proxies", getenv("PORTICO_TRUSTED_PROXIES"), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty trusts none (PORTICO_TRUSTED_PROXIES)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: portico-server [flags]\n\nRuns the Portico platform server. Flags:")
@@ -104,6 +109,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			return c, fmt.Errorf("-license-keys: %q is not a base64 Ed25519 public key", k)
 		}
 		c.licenseKeys = append(c.licenseKeys, ed25519.PublicKey(b))
+	}
+	for _, p := range strings.Split(*httpAllow, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if !allowedURL([]string{p}, p) {
+				return c, fmt.Errorf("-task-http-allow: %q is not an http or https URL prefix", p)
+			}
+			c.taskHTTPAllow = append(c.taskHTTPAllow, p)
+		}
 	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -80,6 +80,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	wg.Go(func() { _ = p.keys.Run(runCtx) })
 	wg.Go(func() { _ = p.limiter.Run(runCtx) })
 	wg.Go(func() { _ = p.ext.Run(runCtx) })
+	// The orchestrator stops as shutdown begins, so its event streams end
+	// and running tasks are left for the next start to recover.
+	orchCtx, stopOrch := context.WithCancel(runCtx)
+	defer stopOrch()
+	srv.RegisterOnShutdown(stopOrch)
+	wg.Go(func() { _ = p.orch.Run(orchCtx) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

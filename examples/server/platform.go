@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nkeys"
 	"github.com/portico-dev/portico"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/portico-dev/portico/apikey"
 	"github.com/portico-dev/portico/auth"
@@ -20,6 +22,7 @@ import (
 	"github.com/portico-dev/portico/internal/httpapi"
 	"github.com/portico-dev/portico/internal/natsserver"
 	"github.com/portico-dev/portico/openapi"
+	"github.com/portico-dev/portico/orchestrator"
 	"github.com/portico-dev/portico/ratelimit"
 	"github.com/portico-dev/portico/rbac"
 )
@@ -36,8 +39,10 @@ type platform struct {
 	limiter   *ratelimit.Limiter
 	ext       *extension.Registry
 	docs      *openapi.Aggregator
-	docsH     http.Handler       // the aggregated document and Swagger UI
-	nats      *natsserver.Server // nil unless the embedded server runs
+	docsH     http.Handler // the aggregated document and Swagger UI
+	orch      *orchestrator.Engine
+	metrics   *prometheus.Registry // served at /metrics
+	nats      *natsserver.Server   // nil unless the embedded server runs
 	natsURL   string
 	audit     *auth.AuditLog
 	storeName string
@@ -147,6 +152,11 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if err := p.newExtensions(cfg, isAdmin, log); err != nil {
 		return nil, err
 	}
+	p.metrics = prometheus.NewRegistry()
+	p.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if p.orch, err = newOrchestrator(cfg, p.metrics, log); err != nil {
+		return nil, err
+	}
 	if err := p.newDocs(log); err != nil {
 		return nil, err
 	}
@@ -240,8 +250,13 @@ const (
 	permAuthAdmin = "auth.admin" // other clients and their tokens (auth also checks IsAdmin)
 	permAudit     = "audit.read"
 	permRateStats = "ratelimit.read"
-	permExtRead   = "extensions.read" // list and read registrations (filtered by the roles' extension lists)
-	permExtUse    = "extensions.use"  // call extensions through the proxy (likewise filtered)
+	permExtRead   = "extensions.read"       // list and read registrations (filtered by the roles' extension lists)
+	permExtUse    = "extensions.use"        // call extensions through the proxy (likewise filtered)
+	permOrchRead  = "orchestrator.read"     // tasks, batches, progress, state, checkpoints, events
+	permOrchRun   = "orchestrator.run"      // submit and cancel workflows and batches, take checkpoints
+	permRollback  = "orchestrator.rollback" // execute rollbacks and restore checkpoints
+	permWebhooks  = "orchestrator.webhooks" // manage webhooks
+	permMetrics   = "metrics.read"          // the Prometheus metrics
 )
 
 // Rate-limit classes. The public routes are never limited; the
@@ -310,11 +325,14 @@ func (p *platform) handler() http.Handler {
 	return httpapi.RequestID(h)
 }
 
-// bodyCap caps request bodies at maxBody, but bundle uploads at the
-// registry's own, larger cap.
+// bodyCap caps request bodies at maxBody, but bundle uploads and
+// orchestrator submissions (up to 10,000 operations) at their packages'
+// own, larger caps.
 func (p *platform) bodyCap(next http.Handler) http.Handler {
 	caps := http.NewServeMux()
 	caps.Handle("POST /api/v1/extensions/{identifier}/bundle/{version}", httpapi.MaxBody(extension.DefaultMaxBundleBytes)(next))
+	caps.Handle("POST /api/v1/orchestrator/workflows", httpapi.MaxBody(orchestrator.DefaultMaxBodyBytes)(next))
+	caps.Handle("POST /api/v1/orchestrator/batch/execute", httpapi.MaxBody(orchestrator.DefaultMaxBodyBytes)(next))
 	caps.Handle("/", httpapi.MaxBody(maxBody)(next))
 	return caps
 }
@@ -352,6 +370,10 @@ func (p *platform) health(ctx context.Context) (map[string]string, bool) {
 		components["nats"] = "external"
 	default:
 		components["nats"] = "off"
+	}
+	components["orchestrator"] = "ok"
+	if !p.orch.Running() && p.ready.Load() {
+		components["orchestrator"], healthy = "stopped", false
 	}
 	components["rbac"] = "ok"
 	if p.rbac.Bootstrap() {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/portico-dev/portico"
 	"github.com/portico-dev/portico/internal/httpapi"
 )
@@ -41,7 +43,7 @@ type route struct {
 // def is a route's pattern, summary and body, as the table lists them.
 type def struct{ pattern, summary, body string }
 
-// routes is the server's table of routes under /api/v1.
+// routes is the server's table of routes: under /api/v1, and /metrics.
 func (p *platform) routes() []route {
 	var rs []route
 	add := func(tag string, h http.Handler, access string, defs ...def) {
@@ -173,6 +175,40 @@ func (p *platform) routes() []route {
 		def{"GET /api/v1/docs", "Swagger UI", noBody},
 		def{"GET /api/v1/docs/{file}", "Swagger UI's assets", noBody},
 	)
+	orch := http.StripPrefix("/api/v1/orchestrator", p.orch.Handler())
+	add("orchestrator", orch, permOrchRead,
+		def{"GET /api/v1/orchestrator/tasks", "Tasks, newest batch first (?status=, ?batch_id=)", noBody},
+		def{"GET /api/v1/orchestrator/tasks/{id}", "One task with its arguments and output", noBody},
+		def{"GET /api/v1/orchestrator/batch/operations", "Batches and workflows, newest first (?status=, ?kind=)", noBody},
+		def{"GET /api/v1/orchestrator/batch/operations/{id}", "One batch with its operations", noBody},
+		def{"GET /api/v1/orchestrator/state/workflows/{id}/progress", "Percent, current step, steps done and an estimate of the time left", noBody},
+		def{"GET /api/v1/orchestrator/state/workflows/{id}/snapshots", "The latest state snapshots, one per transition", noBody},
+		def{"GET /api/v1/orchestrator/state/system/metrics", "Workers, queue depth, running tasks and counters", noBody},
+		def{"GET /api/v1/orchestrator/state/system/health", "The engine's health (503 when stopped)", noBody},
+		def{"GET /api/v1/orchestrator/state/statistics", "Batches and tasks by status", noBody},
+		def{"GET /api/v1/orchestrator/rollback/checkpoints", "Checkpoints (?batch_id=)", noBody},
+		def{"GET /api/v1/orchestrator/rollback/checkpoints/{id}", "One checkpoint", noBody},
+		def{"GET /api/v1/orchestrator/rollback/statistics", "Rollback count, success rate and average time", noBody},
+		def{"GET /api/v1/orchestrator/events", "Events as Server-Sent Events, resuming after Last-Event-ID or ?since=", noBody},
+		def{"GET /api/v1/orchestrator/ws", "Events over WebSocket, resuming after ?since=", noBody},
+	)
+	add("orchestrator", orch, permOrchRun,
+		def{"POST /api/v1/orchestrator/workflows", "Submit a workflow: a DAG of operations (Idempotency-Key honoured)", jsonBody},
+		def{"POST /api/v1/orchestrator/batch/execute", "Submit a batch: {name, parallel_limit, rollback_enabled, operations}", jsonBody},
+		def{"POST /api/v1/orchestrator/batch/operations/{id}/cancel", "Cancel a batch", noBody},
+		def{"POST /api/v1/orchestrator/rollback/checkpoints", "Take a checkpoint: {batch_id, name}", jsonBody},
+	)
+	add("orchestrator", orch, permRollback,
+		def{"POST /api/v1/orchestrator/rollback/execute", "Roll back to a checkpoint or the listed operations", jsonBody},
+		def{"POST /api/v1/orchestrator/rollback/restore/{id}", "Restore a checkpoint and run the batch on from it", noBody},
+	)
+	add("orchestrator", orch, permWebhooks,
+		def{"GET /api/v1/orchestrator/webhooks", "Webhooks, without their secrets", noBody},
+		def{"POST /api/v1/orchestrator/webhooks", "Add a webhook: {url, events[], secret?}; signed per Standard Webhooks", jsonBody},
+		def{"DELETE /api/v1/orchestrator/webhooks/{id}", "Remove a webhook", noBody},
+	)
+	add("platform", promhttp.HandlerFor(p.metrics, promhttp.HandlerOpts{}), permMetrics,
+		def{"GET /metrics", "Prometheus metrics (text format)", noBody})
 	add("platform", p.audit.Handler(), permAudit, def{"GET /api/v1/admin/audit", "The audit log", noBody})
 	add("platform", strip(p.limiter.Handler()), permRateStats, def{"GET /api/v1/admin/ratelimit", "Rate-limit statistics", noBody})
 	return rs
