@@ -164,6 +164,16 @@ func (g *graph) cycle(ops []Operation) []int32 {
 }
 
 func hasDuplicate(ids []string) bool {
+	if len(ids) <= 16 { // the common case: compare, without a map
+		for i := 1; i < len(ids); i++ {
+			for j := range i {
+				if ids[i] == ids[j] {
+					return true
+				}
+			}
+		}
+		return false
+	}
 	seen := make(map[string]struct{}, len(ids))
 	for _, id := range ids {
 		if _, ok := seen[id]; ok {

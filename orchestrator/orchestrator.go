@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -209,7 +210,7 @@ type Task struct {
 func (t Task) clone() Task {
 	t.Args = cloneRaw(t.Args)
 	t.Output = cloneRaw(t.Output)
-	t.Dependencies = append([]string(nil), t.Dependencies...)
+	t.Dependencies = slices.Clone(t.Dependencies)
 	return t
 }
 
