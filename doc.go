@@ -29,8 +29,11 @@
 //   - openapi: one OpenAPI document from the platform's and every
 //     extension's, served with an ETag and Swagger UI.
 //
-// Arriving next: extension's UI bundles, settings and licences, and the
-// orchestrator.
+//   - orchestrator: tasks, workflows and batches as DAGs, with parallel
+//     limits, retries, cancel, progress, checkpoints and rollback,
+//     snapshots, an event log over SSE and WebSocket, and signed webhooks.
+//
+// Arriving next: SQLite and PostgreSQL stores.
 //
 // Every package follows the same conventions: New(Config) with a safe zero
 // value; middleware shaped func(http.Handler) http.Handler around a decision
