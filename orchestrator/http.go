@@ -115,6 +115,22 @@ func answer[T any](e *Engine, w http.ResponseWriter, r *http.Request, fn func(co
 	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
+// answerBody decodes a JSON body (at most 1 MB) for fn and answers
+// status with what fn returns, or fn's error.
+func answerBody[B, T any](e *Engine, w http.ResponseWriter, r *http.Request, status int, fn func(context.Context, B) (T, error)) {
+	var body B
+	if err := httpapi.DecodeJSON(w, r, &body, 0); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	v, err := fn(r.Context(), body)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, status, v)
+}
+
 // answerPage answers a list route: fn gets the page and returns it with
 // the total.
 func answerPage[T any](e *Engine, w http.ResponseWriter, r *http.Request, fn func(context.Context, httpapi.Page) ([]T, int, error)) {
@@ -306,21 +322,16 @@ func (e *Engine) handleCheckpoints(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// checkpointBody is the body of POST /rollback/checkpoints.
+type checkpointBody struct {
+	BatchID string `json:"batch_id"`
+	Name    string `json:"name"`
+}
+
 func (e *Engine) handleCreateCheckpoint(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		BatchID string `json:"batch_id"`
-		Name    string `json:"name"`
-	}
-	if err := httpapi.DecodeJSON(w, r, &body, 0); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	c, err := e.CreateCheckpoint(r.Context(), body.BatchID, body.Name)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusCreated, c)
+	answerBody(e, w, r, http.StatusCreated, func(ctx context.Context, b checkpointBody) (Checkpoint, error) {
+		return e.CreateCheckpoint(ctx, b.BatchID, b.Name)
+	})
 }
 
 func (e *Engine) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
@@ -328,12 +339,7 @@ func (e *Engine) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) handleExecuteRollback(w http.ResponseWriter, r *http.Request) {
-	var req RollbackRequest
-	if err := httpapi.DecodeJSON(w, r, &req, 0); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	answer(e, w, r, func(ctx context.Context) (Rollback, error) { return e.ExecuteRollback(ctx, req) })
+	answerBody(e, w, r, http.StatusOK, e.ExecuteRollback)
 }
 
 // restoreResult is the answer of POST /rollback/restore/{id}.
@@ -364,22 +370,17 @@ func (e *Engine) handleWebhooks(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// webhookBody is the body of POST /webhooks.
+type webhookBody struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	Secret string   `json:"secret"`
+}
+
 func (e *Engine) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		URL    string   `json:"url"`
-		Events []string `json:"events"`
-		Secret string   `json:"secret"`
-	}
-	if err := httpapi.DecodeJSON(w, r, &body, 0); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	h, err := e.CreateWebhook(r.Context(), body.URL, body.Events, body.Secret)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusCreated, h)
+	answerBody(e, w, r, http.StatusCreated, func(ctx context.Context, b webhookBody) (Webhook, error) {
+		return e.CreateWebhook(ctx, b.URL, b.Events, b.Secret)
+	})
 }
 
 func (e *Engine) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {

@@ -81,7 +81,15 @@ func (e *Engine) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	go e.keepAlive(ctx, cancel, func() error { return write(": keep-alive\n\n") })
-	_ = e.Subscribe(ctx, after, func(ev Event) error {
+	_ = e.stream(ctx, after, filter, func(ev Event, data []byte) error {
+		return write(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data))
+	})
+}
+
+// stream sends the events after after that pass filter, each with its
+// JSON envelope, until ctx ends or send fails.
+func (e *Engine) stream(ctx context.Context, after uint64, filter []string, send func(Event, []byte) error) error {
+	return e.Subscribe(ctx, after, func(ev Event) error {
 		if !matchEvent(filter, ev.Type) {
 			return nil
 		}
@@ -89,7 +97,7 @@ func (e *Engine) handleSSE(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		return write(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data))
+		return send(ev, data)
 	})
 }
 
@@ -136,14 +144,7 @@ func (e *Engine) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer pcancel()
 		return c.Ping(pctx)
 	})
-	err = e.Subscribe(ctx, after, func(ev Event) error {
-		if !matchEvent(filter, ev.Type) {
-			return nil
-		}
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return err
-		}
+	err = e.stream(ctx, after, filter, func(_ Event, data []byte) error {
 		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer wcancel()
 		return c.Write(wctx, websocket.MessageText, data)
