@@ -32,7 +32,8 @@
 //     else starts, running operations finish, and the completed ones are
 //     compensated in reverse completion order.
 //   - Cancel: pending operations never start, running ones see their
-//     context cancelled, the batch ends cancelled.
+//     context cancelled, the batch ends cancelled. Nothing is compensated
+//     on its own; ExecuteRollback undoes what had completed.
 //   - An idempotency key returns the first batch for a repeated
 //     submission of the same Spec, and ErrIdempotencyConflict for another.
 //
