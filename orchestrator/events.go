@@ -12,23 +12,33 @@ import (
 // further behind is cut loose and catches up from the store, so the
 // engine never waits for a subscriber.
 type hub struct {
-	e    *Engine
-	mu   sync.Mutex
-	seq  uint64
-	subs map[chan Event]struct{}
+	e      *Engine
+	mu     sync.Mutex
+	seq    uint64
+	loaded bool // seq continues the store's log
+	subs   map[chan Event]struct{}
 }
 
 func newHub(e *Engine) *hub { return &hub{e: e, subs: map[chan Event]struct{}{}} }
 
-// load continues the sequence where the store's log ends.
+// load continues the sequence where the store's log ends. Run calls it
+// first; anything that numbers or reads the sequence before (a Submit
+// before Run) loads it too.
 func (h *hub) load(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.loadLocked(ctx)
+}
+
+func (h *hub) loadLocked(ctx context.Context) error {
+	if h.loaded {
+		return nil
+	}
 	last, err := h.e.store.LastEventSeq(ctx)
 	if err != nil {
 		return fmt.Errorf("orchestrator: reading the event log: %w", err)
 	}
-	h.mu.Lock()
-	h.seq = max(h.seq, last)
-	h.mu.Unlock()
+	h.seq, h.loaded = max(h.seq, last), true
 	return nil
 }
 
@@ -40,6 +50,7 @@ func (h *hub) publish(typ string, data any) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.e.storeErr(h.loadLocked(context.Background()), "numbering events")
 	h.seq++
 	ev := Event{Seq: h.seq, Type: typ, Timestamp: h.e.now(), Data: raw}
 	h.e.storeErr(h.e.store.AppendEvent(context.Background(), ev), "appending event")
@@ -59,6 +70,7 @@ func (h *hub) subscribe() (chan Event, uint64) {
 	ch := make(chan Event, h.e.cfg.SubscriberBuffer)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.e.storeErr(h.loadLocked(context.Background()), "numbering events")
 	h.subs[ch] = struct{}{}
 	return ch, h.seq
 }
@@ -76,6 +88,7 @@ func (h *hub) unsubscribe(ch chan Event) {
 func (e *Engine) LastSeq() uint64 {
 	e.hub.mu.Lock()
 	defer e.hub.mu.Unlock()
+	e.storeErr(e.hub.loadLocked(context.Background()), "numbering events")
 	return e.hub.seq
 }
 

@@ -75,3 +75,23 @@ func TestSubmitBeforeRun(t *testing.T) {
 	_, _, err = e.Submit(context.Background(), orchestrator.KindBatch, orchestrator.Spec{Operations: []orchestrator.Operation{op("a", "ok")}}, "")
 	assert.ErrorIs(t, err, orchestrator.ErrStopped)
 }
+
+// Events published before Run (by a Submit) continue the stored log's
+// sequence instead of starting again at 1.
+func TestSequenceContinuesAcrossProcesses(t *testing.T) {
+	store := orchestrator.NewMemoryStore()
+	first := startEngine(t, orchestrator.Config{Store: store, Types: types(&recorder{})})
+	first.submitWait(t, orchestrator.Spec{Operations: []orchestrator.Operation{op("a", "ok")}}) // events 1-4
+	first.stop()
+
+	second, err := orchestrator.New(orchestrator.Config{Store: store, Types: types(&recorder{})})
+	require.NoError(t, err)
+	_, _, err = second.Submit(context.Background(), orchestrator.KindBatch, orchestrator.Spec{Operations: []orchestrator.Operation{op("a", "ok")}}, "")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), second.LastSeq(), "batch.submitted is event 5")
+	evs, err := store.Events(context.Background(), 0, 0)
+	require.NoError(t, err)
+	for i, ev := range evs {
+		assert.Equal(t, uint64(i+1), ev.Seq)
+	}
+}

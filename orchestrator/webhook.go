@@ -122,12 +122,17 @@ func (w *webhooks) startLocked(h Webhook, after uint64) {
 	if _, ok := w.followers[h.ID]; ok {
 		return
 	}
+	key, err := secretKey(h.Secret)
+	if err != nil {
+		w.e.log.Error("orchestrator: webhook secret", "webhook", h.ID, "err", err)
+		return
+	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	w.followers[h.ID] = cancel
 	w.wg.Go(func() {
 		_ = w.e.Subscribe(ctx, after, func(ev Event) error {
 			if matchEvent(h.Events, ev.Type) {
-				w.deliver(ctx, h, ev)
+				w.deliver(ctx, h, key, ev)
 			}
 			return nil
 		})
@@ -141,14 +146,9 @@ func (w *webhooks) count() int {
 }
 
 // deliver sends one event, retrying with backoff.
-func (w *webhooks) deliver(ctx context.Context, h Webhook, ev Event) {
+func (w *webhooks) deliver(ctx context.Context, h Webhook, key []byte, ev Event) {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return
-	}
-	key, err := secretKey(h.Secret)
-	if err != nil {
-		w.e.log.Error("orchestrator: webhook secret", "webhook", h.ID, "err", err)
 		return
 	}
 	id := h.ID + "_" + strconv.FormatUint(ev.Seq, 10)
