@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +37,7 @@ const (
 	DefaultRetryMax             = time.Minute
 	DefaultCompensationTimeout  = 5 * time.Minute
 	DefaultMaxBodyBytes         = 8 << 20
+	DefaultClaimLease           = 30 * time.Second
 	defaultKeepAlive            = 15 * time.Second
 	maxAttempts                 = 100
 	defaultWebhookAttempts      = 5
@@ -97,6 +101,15 @@ type Config struct {
 	// EventKeepAlive is how often an idle event stream gets a keep-alive
 	// (an SSE comment, a WebSocket ping); zero means 15 seconds.
 	EventKeepAlive time.Duration
+	// Instance names this engine among the engines sharing a store that
+	// is a Claimer; zero means a random name.
+	Instance string
+	// ClaimLease is how long a batch's claim lasts unrenewed (see
+	// Claimer); zero means DefaultClaimLease. The engine renews its
+	// claims and looks for batches no engine holds every third of it,
+	// so a batch whose engine died is taken over within about a lease
+	// and a third. One whose engine stopped is released at once.
+	ClaimLease time.Duration
 	// Now is the clock; nil means time.Now. Timers (retries, timeouts)
 	// use the runtime's clock, which testing/synctest controls.
 	Now func() time.Time
@@ -169,6 +182,7 @@ type Engine struct {
 	metrics *metrics
 	q       queue
 	hooks   *webhooks
+	claims  Claimer // nil unless the store is one
 
 	base context.Context // cancelled when Run returns
 	stop context.CancelFunc
@@ -227,6 +241,7 @@ func New(cfg Config) (*Engine, error) {
 		{&cfg.Retry.Max, DefaultRetryMax, "Retry.Max"},
 		{&cfg.Webhooks.Timeout, defaultWebhookTimeout, "Webhooks.Timeout"},
 		{&cfg.EventKeepAlive, defaultKeepAlive, "EventKeepAlive"},
+		{&cfg.ClaimLease, DefaultClaimLease, "ClaimLease"},
 	} {
 		if *f.v < 0 {
 			return nil, fmt.Errorf("orchestrator: Config.%s must not be negative", f.name)
@@ -282,6 +297,10 @@ func New(cfg Config) (*Engine, error) {
 
 		recovered: make(chan struct{}),
 	}
+	e.claims, _ = cfg.Store.(Claimer)
+	if e.cfg.Instance == "" {
+		e.cfg.Instance = newID("eng_")
+	}
 	e.base, e.stop = context.WithCancel(context.Background())
 	e.q.init()
 	e.hub = newHub(e)
@@ -326,6 +345,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer close(hooksDone)
 		e.hooks.run(e.base)
 	}()
+	claimsDone := make(chan struct{})
+	go func() {
+		defer close(claimsDone)
+		e.keepClaims(e.base)
+	}()
 	e.active.Store(true)
 	select {
 	case <-ctx.Done():
@@ -337,7 +361,68 @@ func (e *Engine) Run(ctx context.Context) error {
 	workers.Wait()
 	e.wg.Wait()
 	<-hooksDone
+	<-claimsDone
+	// Hand the unfinished batches to the other engines now, not a lease
+	// from now.
+	e.mu.Lock()
+	ids := slices.Collect(maps.Keys(e.runs))
+	e.mu.Unlock()
+	for _, id := range ids {
+		e.release(id)
+	}
 	return nil
+}
+
+// claim claims batch id for this engine, when the store is a Claimer.
+func (e *Engine) claim(ctx context.Context, id string) (bool, error) {
+	if e.claims == nil {
+		return true, nil
+	}
+	now := e.now()
+	ok, err := e.claims.Claim(ctx, id, e.cfg.Instance, now, now.Add(e.cfg.ClaimLease))
+	if err != nil {
+		return false, fmt.Errorf("orchestrator: claiming batch %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// release gives up this engine's claim on batch id.
+func (e *Engine) release(id string) {
+	if e.claims != nil {
+		e.storeErr(e.claims.ReleaseClaim(context.Background(), id, e.cfg.Instance), "releasing a claim")
+	}
+}
+
+// keepClaims renews this engine's claims and takes over the live batches
+// nobody holds, every third of the lease, until ctx is done.
+func (e *Engine) keepClaims(ctx context.Context) {
+	if e.claims == nil {
+		return
+	}
+	t := time.NewTicker(e.cfg.ClaimLease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		held, err := e.claims.RenewClaims(ctx, e.cfg.Instance, e.now().Add(e.cfg.ClaimLease))
+		if err != nil {
+			e.storeErr(err, "renewing claims")
+			continue
+		}
+		e.mu.Lock()
+		for id := range e.runs {
+			if _, ok := slices.BinarySearch(held, id); !ok {
+				e.log.Error("orchestrator: another engine took over a batch this one runs; its lease ran out unrenewed", "batch", id, "instance", e.cfg.Instance)
+			}
+		}
+		e.mu.Unlock()
+		if err := e.recover(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("orchestrator: taking over batches", "err", err)
+		}
+	}
 }
 
 // Running reports whether Run is serving.
@@ -403,7 +488,11 @@ func (e *Engine) Submit(ctx context.Context, kind Kind, s Spec, submitter string
 		}
 		tasks[i] = t
 	}
+	if ok, err := e.claim(ctx, b.ID); err != nil || !ok {
+		return Batch{}, false, cmp.Or(err, ErrExists)
+	}
 	if err := e.store.CreateBatch(ctx, b, tasks); err != nil {
+		e.release(b.ID)
 		if errors.Is(err, ErrExists) && s.IdempotencyKey != "" {
 			if b, ok, err := e.repeated(ctx, s.IdempotencyKey, fp); ok || err != nil {
 				return b, false, err
@@ -534,6 +623,12 @@ func (e *Engine) recover(ctx context.Context) error {
 			e.mu.Unlock()
 			if live {
 				continue
+			}
+			if ok, err := e.claim(ctx, b.ID); err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				continue // another engine runs it
 			}
 			if err := e.resume(ctx, b); err != nil {
 				return err

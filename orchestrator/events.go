@@ -51,9 +51,17 @@ func (h *hub) publish(typ string, data any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.e.storeErr(h.loadLocked(context.Background()), "numbering events")
-	h.seq++
-	ev := Event{Seq: h.seq, Type: typ, Timestamp: h.e.now(), Data: raw}
-	h.e.storeErr(h.e.store.AppendEvent(context.Background(), ev), "appending event")
+	ev := Event{Type: typ, Timestamp: h.e.now(), Data: raw}
+	seq, err := h.e.store.AppendEvent(context.Background(), ev)
+	if err != nil {
+		// Unstored, the event still reaches live subscribers.
+		h.e.storeErr(err, "appending event")
+		seq = h.seq + 1
+	}
+	// Engines sharing the store number one log: seq may skip the events
+	// another engine appended, which followers then read from the store.
+	ev.Seq = max(seq, h.seq+1)
+	h.seq = ev.Seq
 	for ch := range h.subs {
 		select {
 		case ch <- ev:
@@ -166,6 +174,10 @@ func (e *Engine) follow(ctx context.Context, ch chan Event, after *uint64, fn fu
 			}
 			if ev.Seq <= *after {
 				continue
+			}
+			// Events another engine on the same store appended.
+			if err := e.catchUp(ctx, after, ev.Seq-1, fn); err != nil {
+				return err
 			}
 			if err := fn(ev); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ func (e *Engine) ExecuteRollback(ctx context.Context, req RollbackRequest) (Roll
 	if req.BatchID == "" {
 		return Rollback{}, invalid("batch_id", "is required")
 	}
-	release, err := e.claim(ctx, req.BatchID)
+	release, err := e.hold(ctx, req.BatchID)
 	if err != nil {
 		return Rollback{}, err
 	}
@@ -126,7 +127,7 @@ func (e *Engine) Restore(ctx context.Context, checkpointID string) (Rollback, Ba
 	if err != nil {
 		return Rollback{}, Batch{}, err
 	}
-	release, err := e.claim(ctx, cp.BatchID)
+	release, err := e.hold(ctx, cp.BatchID)
 	if err != nil {
 		return Rollback{}, Batch{}, err
 	}
@@ -184,9 +185,9 @@ func (e *Engine) checkpointOf(ctx context.Context, id, batchID string) (Checkpoi
 	return cp, nil
 }
 
-// claim makes sure a batch has finished and that no other rollback or
+// hold makes sure a batch has finished and that no other rollback or
 // restore of it runs until release is called.
-func (e *Engine) claim(ctx context.Context, batchID string) (release func(), err error) {
+func (e *Engine) hold(ctx context.Context, batchID string) (release func(), err error) {
 	if e.base.Err() != nil {
 		return nil, ErrStopped
 	}
@@ -205,11 +206,20 @@ func (e *Engine) claim(ctx context.Context, batchID string) (release func(), err
 	if e.rolling[batchID] {
 		return nil, fmt.Errorf("%w: a rollback of it is in progress", ErrActive)
 	}
+	// Engines sharing the store: the claim keeps the others from rolling
+	// the batch back at the same time.
+	if ok, err := e.claim(ctx, batchID); err != nil || !ok {
+		return nil, cmp.Or(err, fmt.Errorf("%w: another engine holds the batch", ErrActive))
+	}
 	e.rolling[batchID] = true
 	return func() {
 		e.mu.Lock()
 		delete(e.rolling, batchID)
+		_, live := e.runs[batchID] // a restore runs it again, under the claim
 		e.mu.Unlock()
+		if !live {
+			e.release(batchID)
+		}
 	}, nil
 }
 

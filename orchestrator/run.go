@@ -373,6 +373,7 @@ func (r *run) close(s Status, event string) {
 	r.e.mu.Lock()
 	delete(r.e.runs, r.batch.ID)
 	r.e.mu.Unlock()
+	r.e.release(r.batch.ID)
 	r.cancel()
 	close(r.done)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Store keeps batches, tasks, snapshots, checkpoints, rollbacks, events
@@ -51,8 +52,11 @@ type Store interface {
 	// ListRollbacks returns every rollback, oldest first.
 	ListRollbacks(ctx context.Context) ([]Rollback, error)
 
-	// AppendEvent adds an event; its Seq is above every stored one.
-	AppendEvent(ctx context.Context, e Event) error
+	// AppendEvent adds an event, numbering it: its Seq (e.Seq is ignored)
+	// is above every stored one, and is returned. Engines sharing a store
+	// share one log, so the store, not the engine, numbers it; an event
+	// becomes visible to Events only with every lower Seq already visible.
+	AppendEvent(ctx context.Context, e Event) (uint64, error)
 	// Events returns up to limit events with Seq > after, in order. A
 	// store may drop old events; the first returned then skips ahead.
 	Events(ctx context.Context, after uint64, limit int) ([]Event, error)
@@ -63,6 +67,25 @@ type Store interface {
 	DeleteWebhook(ctx context.Context, id string) error
 	// ListWebhooks returns the webhooks, secrets included, oldest first.
 	ListWebhooks(ctx context.Context) ([]Webhook, error)
+}
+
+// Claimer is the Store capability that lets several engines share one
+// store: each live batch is claimed by the one engine that runs it, under
+// a lease the engine renews while it runs. An engine runs, recovers and
+// takes over only the batches it holds a claim on. MemoryStore implements
+// it (engines in one process may share one), and so do the SQL stores.
+type Claimer interface {
+	// Claim gives owner the claim on batch id until until, if nobody
+	// holds it, its holder's lease ran out before now, or owner holds it
+	// already; it reports whether owner now holds it. Two concurrent
+	// claims of one batch never both succeed.
+	Claim(ctx context.Context, id, owner string, now, until time.Time) (bool, error)
+	// RenewClaims extends every claim owner holds to until and returns
+	// the ids of the batches it holds.
+	RenewClaims(ctx context.Context, owner string, until time.Time) ([]string, error)
+	// ReleaseClaim drops owner's claim on id; a claim owner does not hold
+	// is left alone.
+	ReleaseClaim(ctx context.Context, id, owner string) error
 }
 
 // BatchFilter selects batches. Zero fields select all; Limit 0 means no
@@ -99,6 +122,8 @@ type MemoryStore struct {
 	rollbacks   map[string]Rollback
 	rbOrder     []string
 	events      []Event // a ring once full
+	lastSeq     uint64
+	claims      map[string]memClaim
 	eventStart  int
 	webhooks    []Webhook
 }
@@ -112,7 +137,15 @@ type memBatch struct {
 // DefaultEventRetention is how many events a MemoryStore keeps.
 const DefaultEventRetention = 100_000
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store   = (*MemoryStore)(nil)
+	_ Claimer = (*MemoryStore)(nil)
+)
+
+type memClaim struct {
+	owner string
+	until time.Time
+}
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
@@ -122,7 +155,44 @@ func NewMemoryStore() *MemoryStore {
 		tasks:       map[string]*Task{},
 		checkpoints: map[string]Checkpoint{},
 		rollbacks:   map[string]Rollback{},
+		claims:      map[string]memClaim{},
 	}
+}
+
+// Claim implements Claimer.
+func (m *MemoryStore) Claim(_ context.Context, id, owner string, now, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.claims[id]; ok && c.owner != owner && c.until.After(now) {
+		return false, nil
+	}
+	m.claims[id] = memClaim{owner, until}
+	return true, nil
+}
+
+// RenewClaims implements Claimer.
+func (m *MemoryStore) RenewClaims(_ context.Context, owner string, until time.Time) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var held []string
+	for id, c := range m.claims {
+		if c.owner == owner {
+			m.claims[id] = memClaim{owner, until}
+			held = append(held, id)
+		}
+	}
+	slices.Sort(held)
+	return held, nil
+}
+
+// ReleaseClaim implements Claimer.
+func (m *MemoryStore) ReleaseClaim(_ context.Context, id, owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.claims[id].owner == owner {
+		delete(m.claims, id)
+	}
+	return nil
 }
 
 // CreateBatch implements Store.
@@ -379,9 +449,11 @@ func (m *MemoryStore) ListRollbacks(context.Context) ([]Rollback, error) {
 }
 
 // AppendEvent implements Store.
-func (m *MemoryStore) AppendEvent(_ context.Context, e Event) error {
+func (m *MemoryStore) AppendEvent(_ context.Context, e Event) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lastSeq++
+	e.Seq = m.lastSeq
 	e.Data = cloneRaw(e.Data)
 	keep := m.EventRetention
 	if keep <= 0 {
@@ -389,11 +461,11 @@ func (m *MemoryStore) AppendEvent(_ context.Context, e Event) error {
 	}
 	if len(m.events) < keep {
 		m.events = append(m.events, e)
-		return nil
+		return e.Seq, nil
 	}
 	m.events[m.eventStart] = e
 	m.eventStart = (m.eventStart + 1) % len(m.events)
-	return nil
+	return e.Seq, nil
 }
 
 // Events implements Store.
@@ -425,10 +497,7 @@ func (m *MemoryStore) Events(_ context.Context, after uint64, limit int) ([]Even
 func (m *MemoryStore) LastEventSeq(context.Context) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.events) == 0 {
-		return 0, nil
-	}
-	return m.events[(m.eventStart+len(m.events)-1)%len(m.events)].Seq, nil
+	return m.lastSeq, nil
 }
 
 // CreateWebhook implements Store.

@@ -12,7 +12,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +34,13 @@ func RunStore(t *testing.T, newStore func(t *testing.T) orchestrator.Store) {
 	t.Run("CheckpointsAndRollbacks", func(t *testing.T) { testCheckpoints(t, newStore(t)) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, newStore(t)) })
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, newStore(t)) })
+	t.Run("Claims", func(t *testing.T) {
+		c, ok := newStore(t).(orchestrator.Claimer)
+		if !ok {
+			t.Skip("the store is not a Claimer: engines cannot share it")
+		}
+		testClaims(t, c)
+	})
 }
 
 var base = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -329,9 +338,11 @@ func testEvents(t *testing.T, s orchestrator.Store) {
 	require.NoError(t, err)
 	assert.Empty(t, evs)
 	for i := uint64(1); i <= 5; i++ {
-		require.NoError(t, s.AppendEvent(ctx(), orchestrator.Event{
-			Seq: i, Type: "task.started", Timestamp: base.Add(time.Duration(i) * time.Second), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
-		}))
+		seq, err := s.AppendEvent(ctx(), orchestrator.Event{
+			Seq: 99, Type: "task.started", Timestamp: base.Add(time.Duration(i) * time.Second), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
+		})
+		require.NoError(t, err)
+		require.Equal(t, i, seq, "the store numbers events, ignoring the Seq given")
 	}
 	last, err = s.LastEventSeq(ctx())
 	require.NoError(t, err)
@@ -350,6 +361,26 @@ func testEvents(t *testing.T, s orchestrator.Store) {
 	evs, err = s.Events(ctx(), 5, 10)
 	require.NoError(t, err)
 	assert.Empty(t, evs)
+
+	// Concurrent appends (as from engines sharing the store) are numbered
+	// without a gap or a repeat.
+	var wg sync.WaitGroup
+	seqs := make([]uint64, 40)
+	for i := range seqs {
+		wg.Go(func() {
+			var err error
+			seqs[i], err = s.AppendEvent(ctx(), orchestrator.Event{Type: "task.started", Timestamp: base, Data: json.RawMessage(`{}`)})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	slices.Sort(seqs)
+	for i, seq := range seqs {
+		require.Equal(t, uint64(6+i), seq, "concurrent appends number 6..45 once each")
+	}
+	evs, err = s.Events(ctx(), 5, 0)
+	require.NoError(t, err)
+	assert.Len(t, evs, len(seqs))
 }
 
 func testWebhooks(t *testing.T, s orchestrator.Store) {
@@ -371,4 +402,54 @@ func testWebhooks(t *testing.T, s orchestrator.Store) {
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	assert.Equal(t, "wh2", list[0].ID)
+}
+
+func testClaims(t *testing.T, c orchestrator.Claimer) {
+	lease := 30 * time.Second
+	ok, err := c.Claim(ctx(), "b1", "a", base, base.Add(lease))
+	require.NoError(t, err)
+	require.True(t, ok, "an unclaimed batch is claimed")
+	ok, err = c.Claim(ctx(), "b1", "b", base.Add(lease-time.Second), base.Add(2*lease))
+	require.NoError(t, err)
+	require.False(t, ok, "a live claim is not taken")
+	ok, err = c.Claim(ctx(), "b1", "a", base.Add(time.Second), base.Add(lease+time.Second))
+	require.NoError(t, err)
+	require.True(t, ok, "the holder claims again")
+	_, err = c.Claim(ctx(), "b2", "a", base, base.Add(lease))
+	require.NoError(t, err)
+	held, err := c.RenewClaims(ctx(), "a", base.Add(2*lease))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b1", "b2"}, held)
+	ok, err = c.Claim(ctx(), "b1", "b", base.Add(2*lease-time.Second), base.Add(3*lease))
+	require.NoError(t, err)
+	require.False(t, ok, "a renewed claim holds until its new end")
+	ok, err = c.Claim(ctx(), "b1", "b", base.Add(2*lease+time.Second), base.Add(3*lease))
+	require.NoError(t, err)
+	require.True(t, ok, "an expired claim is taken over")
+	held, err = c.RenewClaims(ctx(), "a", base.Add(3*lease))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b2"}, held, "a claim taken over is no longer renewed by its old holder")
+	require.NoError(t, c.ReleaseClaim(ctx(), "b1", "a"), "releasing another's claim")
+	ok, err = c.Claim(ctx(), "b1", "a", base.Add(2*lease+2*time.Second), base.Add(3*lease))
+	require.NoError(t, err)
+	require.False(t, ok, "releasing another's claim leaves it")
+	require.NoError(t, c.ReleaseClaim(ctx(), "b1", "b"))
+	ok, err = c.Claim(ctx(), "b1", "a", base.Add(2*lease+2*time.Second), base.Add(3*lease))
+	require.NoError(t, err)
+	require.True(t, ok, "a released claim is free")
+
+	// Racing claims of one free batch: exactly one wins.
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := range 12 {
+		wg.Go(func() {
+			ok, err := c.Claim(ctx(), "race", fmt.Sprint("owner", i), base, base.Add(lease))
+			assert.NoError(t, err)
+			if ok {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), won.Load(), "one of 12 concurrent claims wins")
 }
