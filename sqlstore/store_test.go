@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/portico-dev/portico/extension"
 	"github.com/portico-dev/portico/extension/extensiontest"
 	"github.com/portico-dev/portico/internal/dbtest"
+	"github.com/portico-dev/portico/orchestrator"
+	"github.com/portico-dev/portico/orchestrator/orchestratortest"
 	"github.com/portico-dev/portico/rbac"
 	"github.com/portico-dev/portico/rbac/rbactest"
 	"github.com/portico-dev/portico/sqlstore"
@@ -56,4 +59,18 @@ func TestExtensionStore(t *testing.T) {
 			return s
 		})
 	})
+}
+
+func TestOrchestratorStore(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		orchestratortest.RunStore(t, func(t *testing.T) orchestrator.Store {
+			s, err := open(t).Orchestrator(context.Background())
+			require.NoError(t, err)
+			return s
+		})
+	})
+}
+
+func rbacAssignment(group string) rbac.Assignment {
+	return rbac.Assignment{Group: group, Roles: []string{"viewer"}, UpdatedAt: time.Now()}
 }
