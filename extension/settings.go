@@ -157,3 +157,24 @@ func (r *Registry) UpdateSettings(ctx context.Context, by auth.Principal, s Sett
 	}
 	return s, nil
 }
+
+// Changed tells the registry that another instance sharing its store
+// changed it: an extension (its cached route is dropped at once rather
+// than when it expires), or with prefix "" the settings, which are read
+// again and handed to Config.OnSettings.
+func (r *Registry) Changed(ctx context.Context, prefix string) error {
+	if prefix != "" {
+		r.proxy.forget(prefix)
+		return nil
+	}
+	r.settings.Store(nil)
+	s, err := r.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	r.modules.resize(s.ModuleCache)
+	if r.cfg.OnSettings != nil {
+		r.cfg.OnSettings(s)
+	}
+	return nil
+}

@@ -192,6 +192,7 @@ type Engine struct {
 	rolling map[string]bool // batches a rollback or restore holds
 
 	recovered chan struct{}  // closed once Run has recovered the store's batches
+	serving   chan struct{}  // closed once Run serves
 	wg        sync.WaitGroup // rollbacks in flight
 	started   atomic.Bool
 	active    atomic.Bool
@@ -296,6 +297,7 @@ func New(cfg Config) (*Engine, error) {
 		runs:  map[string]*run{},
 
 		recovered: make(chan struct{}),
+		serving:   make(chan struct{}),
 	}
 	e.claims, _ = cfg.Store.(Claimer)
 	if e.cfg.Instance == "" {
@@ -351,6 +353,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.keepClaims(e.base)
 	}()
 	e.active.Store(true)
+	close(e.serving)
 	select {
 	case <-ctx.Done():
 	case <-e.base.Done():
@@ -424,6 +427,10 @@ func (e *Engine) keepClaims(ctx context.Context) {
 		}
 	}
 }
+
+// Started returns a channel closed once Run has recovered the store's
+// batches and serves: from then on Running reports true until it stops.
+func (e *Engine) Started() <-chan struct{} { return e.serving }
 
 // Running reports whether Run is serving.
 func (e *Engine) Running() bool { return e.active.Load() }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -58,7 +59,7 @@ type DB struct {
 	log     *slog.Logger
 
 	mu        sync.Mutex
-	listeners map[int]func(Change) // SQLite: in-process change delivery
+	listeners map[int]*localListener // SQLite: in-process change delivery
 	nextID    int
 }
 
@@ -78,7 +79,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*DB, error) {
 	if cfg.BusyTimeout < 0 || cfg.MaxOpenConns < 0 {
 		return nil, errors.New("sqlstore: BusyTimeout and MaxOpenConns must not be negative")
 	}
-	db := &DB{log: cfg.Logger, listeners: map[int]func(Change){}}
+	db := &DB{log: cfg.Logger, listeners: map[int]*localListener{}}
 	if db.log == nil {
 		db.log = slog.Default()
 	}
@@ -94,6 +95,13 @@ func Open(ctx context.Context, dsn string, cfg Config) (*DB, error) {
 		if path, err = sqlitePath(dsn); err != nil {
 			return nil, err
 		}
+		// Created owner-only: it holds password hashes and MFA secrets.
+		// SQLite gives the -wal and -shm files the database's mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: %w", err)
+		}
+		f.Close()
 		q := url.Values{
 			"_busy_timeout": {strconv.FormatInt(cmpOr(cfg.BusyTimeout, 10*time.Second).Milliseconds(), 10)},
 			"_journal_mode": {"WAL"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,19 +67,54 @@ func (c conn) record(ctx context.Context, topic string, data any) error {
 	return nil
 }
 
+// localListener receives a SQLite DB's changes. Delivery never blocks
+// the writer (which may hold locks the listener's fn takes): a listener
+// whose buffer is full misses changes and is told with a reset.
+type localListener struct {
+	ch     chan Change
+	missed atomic.Bool
+}
+
 // deliver hands committed SQLite changes to this process's listeners.
 func (db *DB) deliver(changes []Change) {
 	if len(changes) == 0 {
 		return
 	}
 	db.mu.Lock()
-	fns := make([]func(Change), 0, len(db.listeners))
-	for _, fn := range db.listeners {
-		fns = append(fns, fn)
+	defer db.mu.Unlock()
+	for _, l := range db.listeners {
+		for _, ch := range changes {
+			select {
+			case l.ch <- ch:
+			default:
+				l.missed.Store(true)
+			}
+		}
 	}
+}
+
+// listenLocal serves a SQLite listener until ctx is done.
+func (db *DB) listenLocal(ctx context.Context, fn func(Change)) {
+	l := &localListener{ch: make(chan Change, 1024)}
+	db.mu.Lock()
+	id := db.nextID
+	db.nextID++
+	db.listeners[id] = l
 	db.mu.Unlock()
-	for _, ch := range changes {
-		for _, fn := range fns {
+	defer func() {
+		db.mu.Lock()
+		delete(db.listeners, id)
+		db.mu.Unlock()
+	}()
+	fn(Change{Topic: TopicReset})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ch := <-l.ch:
+			if l.missed.Swap(false) {
+				fn(Change{Topic: TopicReset})
+			}
 			fn(ch)
 		}
 	}
@@ -99,16 +135,7 @@ func (db *DB) deliver(changes []Change) {
 // must not share a SQLite file while either caches (see the package doc).
 func (db *DB) Listen(ctx context.Context, fn func(Change)) error {
 	if db.dialect != Postgres {
-		db.mu.Lock()
-		id := db.nextID
-		db.nextID++
-		db.listeners[id] = fn
-		db.mu.Unlock()
-		fn(Change{Topic: TopicReset})
-		<-ctx.Done()
-		db.mu.Lock()
-		delete(db.listeners, id)
-		db.mu.Unlock()
+		db.listenLocal(ctx, fn)
 		return nil
 	}
 	backoff := 50 * time.Millisecond

@@ -46,7 +46,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", envOr(getenv, "PORTICO_ADDR", "127.0.0.1:8080"), "listen address; port 0 picks a free one (PORTICO_ADDR)")
 	fs.StringVar(&c.data, "data", envOr(getenv, "PORTICO_DATA", "./data"), "data directory for keys and state (PORTICO_DATA)")
-	fs.StringVar(&c.db, "db", getenv("PORTICO_DB"), "SQLite path or PostgreSQL URL (PORTICO_DB); not yet supported")
+	fs.StringVar(&c.db, "db", getenv("PORTICO_DB"), "SQLite path or postgres:// URL (PORTICO_DB); default: portico.db in the data directory")
 	fs.BoolVar(&c.memory, "memory", envBool(getenv, "PORTICO_MEMORY"), "keep all state in memory (PORTICO_MEMORY)")
 	fs.StringVar(&c.natsAddr, "nats-addr", envOr(getenv, "PORTICO_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS listen address; port 0 picks a free one, off disables it (PORTICO_NATS_ADDR)")
 	fs.StringVar(&c.natsURL, "nats-url", getenv("PORTICO_NATS_URL"), "use this external NATS server instead of the embedded one (PORTICO_NATS_URL)")
@@ -83,10 +83,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if c.db != "" {
-		// The SQL stores are not built yet; refusing beats silently running
-		// on memory while the operator believes state is durable.
-		return c, errors.New("-db: SQL stores are not available in this version; the server keeps its state in memory")
+	if c.db != "" && c.memory {
+		return c, errors.New("-db and -memory exclude each other")
 	}
 	if c.natsURL != "" {
 		c.natsAddr = "off"

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/portico-dev/portico/auth"
+	"github.com/portico-dev/portico/sqlstore"
 )
 
 func main() {
@@ -80,12 +82,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	wg.Go(func() { _ = p.keys.Run(runCtx) })
 	wg.Go(func() { _ = p.limiter.Run(runCtx) })
 	wg.Go(func() { _ = p.ext.Run(runCtx) })
+	if p.stores.db != nil && p.stores.db.Dialect() == sqlstore.Postgres {
+		// Other instances share the database: follow their changes. (On
+		// SQLite this instance is the only writer, and its services keep
+		// their own caches current.)
+		wg.Go(func() { _ = p.followChanges(runCtx, p.stores.db) })
+	}
 	// The orchestrator stops as shutdown begins, so its event streams end
 	// and running tasks are left for the next start to recover.
 	orchCtx, stopOrch := context.WithCancel(runCtx)
 	defer stopOrch()
 	srv.RegisterOnShutdown(stopOrch)
-	wg.Go(func() { _ = p.orch.Run(orchCtx) })
+	orchDone := make(chan error, 1)
+	wg.Go(func() { orchDone <- p.orch.Run(orchCtx) })
+	select {
+	case <-p.orch.Started():
+	case err := <-orchDone:
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("orchestrator: %w", cmp.Or(err, errors.New("stopped while starting")))
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

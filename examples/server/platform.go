@@ -46,6 +46,7 @@ type platform struct {
 	natsURL   string
 	audit     *auth.AuditLog
 	storeName string
+	stores    *stores
 	ready     atomic.Bool
 	// validateRequests checks proxied requests against the extensions'
 	// documents.
@@ -70,7 +71,7 @@ func subjectOf(p auth.Principal) rbac.Subject {
 	return rbac.Subject{ID: p.Subject, Roles: p.Roles, Groups: p.Groups}
 }
 
-func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Writer) (*platform, error) {
+func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Writer) (_ *platform, err error) {
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -89,12 +90,22 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
-	p := &platform{log: log, audit: auth.NewAuditLog(10000), storeName: "memory", natsURL: cfg.natsURL, validateRequests: cfg.validateRequests}
+	st, err := openStores(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p := &platform{log: log, audit: auth.NewAuditLog(10000), storeName: st.name, stores: st, natsURL: cfg.natsURL, validateRequests: cfg.validateRequests}
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
 	if p.limiter, err = newLimiter(cfg, log); err != nil {
 		return nil, err
 	}
-	authStore := auth.NewMemoryStore()
+	authStore := st.auth
 	p.rbac, err = rbac.New(rbac.Config{
+		Store:         st.rbac,
 		AdminSubjects: []string{"admin"},
 		DefaultRole:   defaultRole.Name,
 		Subject:       subject,
@@ -116,6 +127,7 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	}
 	isAdmin := func(ctx context.Context, pr auth.Principal) bool { return p.rbac.IsAdmin(ctx, subjectOf(pr)) }
 	p.keys, err = apikey.New(apikey.Config{
+		Store:    st.keys,
 		Clients:  authStore,
 		Account:  account,
 		Operator: operator,
@@ -149,12 +161,12 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
-	if err := p.newExtensions(cfg, isAdmin, log); err != nil {
+	if err := p.newExtensions(cfg, st.ext, isAdmin, log); err != nil {
 		return nil, err
 	}
 	p.metrics = prometheus.NewRegistry()
 	p.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if p.orch, err = newOrchestrator(cfg, p.metrics, log); err != nil {
+	if p.orch, err = newOrchestrator(cfg, st.orch, p.metrics, log); err != nil {
 		return nil, err
 	}
 	if err := p.newDocs(log); err != nil {
@@ -173,16 +185,16 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 		}
 		p.natsURL = p.nats.URL()
 	}
-	log.Warn("state is kept in memory and lost when the server stops; only the signing and nkey seeds persist")
 	return p, nil
 }
 
 // newExtensions builds the extension registry: bundles and modules under
 // /api/v1, the settings' session idle timeout applied to auth, licences
 // verified against cfg's vendor keys.
-func (p *platform) newExtensions(cfg config, isAdmin func(context.Context, auth.Principal) bool, log *slog.Logger) error {
+func (p *platform) newExtensions(cfg config, store extension.Store, isAdmin func(context.Context, auth.Principal) bool, log *slog.Logger) error {
 	var err error
 	p.ext, err = extension.New(extension.Config{
+		Store:   store,
 		IsAdmin: isAdmin,
 		CanSee: func(ctx context.Context, pr auth.Principal, prefix string) bool {
 			return p.rbac.CanSee(ctx, subjectOf(pr), prefix)
@@ -240,6 +252,7 @@ func (p *platform) close() {
 	if p.nats != nil {
 		p.nats.Shutdown()
 	}
+	p.stores.close()
 }
 
 // Route permissions: every authenticated route names the permission it

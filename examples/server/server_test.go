@@ -44,14 +44,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startServer(t *testing.T, dataDir string, env map[string]string) *server {
+func startServer(t *testing.T, dataDir string, env map[string]string, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	errc := make(chan error, 1)
 	s := &server{t: t, stderr: &syncBuffer{}}
 	go func() {
-		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-nats-addr", "127.0.0.1:0", "-data", dataDir}, func(k string) string { return env[k] }, s.stderr, func(a string) { addr <- a })
+		args := append([]string{"-addr", "127.0.0.1:0", "-nats-addr", "127.0.0.1:0", "-data", dataDir}, args...)
+		errc <- run(ctx, args, func(k string) string { return env[k] }, s.stderr, func(a string) { addr <- a })
 	}()
 	select {
 	case a := <-addr:
@@ -216,7 +217,13 @@ func TestGeneratedAdminPasswordAndPersistentKey(t *testing.T) {
 
 	again := startServer(t, dir, map[string]string{"PORTICO_ADMIN_PASSWORD": "chosen-password"})
 	assert.Equal(t, jwks, again.do("GET", "/auth/jwks", "", "").body, "the signing key persists in the data dir")
-	again.login("admin", "chosen-password")
+	again.login("admin", m[1])
+	assert.Equal(t, 401, again.do("POST", "/auth/login", "", `{"username":"admin","password":"chosen-password"}`).status,
+		"the admin persists in the database: PORTICO_ADMIN_PASSWORD applies when the admin is created")
+	assert.NotContains(t, again.stderr.String(), "Created client")
+
+	memory := startServer(t, t.TempDir(), map[string]string{"PORTICO_ADMIN_PASSWORD": "chosen-password"}, "-memory")
+	memory.login("admin", "chosen-password")
 }
 
 func TestConfig(t *testing.T) {
@@ -227,8 +234,14 @@ func TestConfig(t *testing.T) {
 	c, err = parseConfig([]string{"-addr", ":1"}, func(k string) string { return env[k] }, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, ":1", c.addr, "the flag wins")
-	_, err = parseConfig([]string{"-db", "x.sqlite"}, func(string) string { return "" }, io.Discard)
-	assert.Error(t, err, "-db is refused until SQL stores exist")
+	c, err = parseConfig([]string{"-db", "x.sqlite"}, func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "x.sqlite", c.db)
+	c, err = parseConfig(nil, func(k string) string { return map[string]string{"PORTICO_DB": "postgres://h/db"}[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://h/db", c.db, "environment twin")
+	_, err = parseConfig([]string{"-db", "x.sqlite", "-memory"}, func(string) string { return "" }, io.Discard)
+	assert.Error(t, err, "-db and -memory exclude each other")
 	_, err = parseConfig([]string{"stray"}, func(string) string { return "" }, io.Discard)
 	assert.Error(t, err)
 	_, err = parseConfig([]string{"-nope"}, func(string) string { return "" }, io.Discard)

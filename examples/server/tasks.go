@@ -28,8 +28,9 @@ const (
 
 // newOrchestrator builds the engine with the demo task types, its
 // metrics registered on reg.
-func newOrchestrator(cfg config, reg prometheus.Registerer, log *slog.Logger) (*orchestrator.Engine, error) {
+func newOrchestrator(cfg config, store orchestrator.Store, reg prometheus.Registerer, log *slog.Logger) (*orchestrator.Engine, error) {
 	return orchestrator.New(orchestrator.Config{
+		Store:      store,
 		Types:      demoTypes(cfg.taskHTTPAllow),
 		Registerer: reg,
 		Webhooks:   orchestrator.WebhookConfig{AllowPrivate: cfg.webhookAllowPrivate},
