@@ -47,6 +47,10 @@ type Config struct {
 	// MaxOpenConns bounds the connection pool; zero means 16 for SQLite
 	// and 32 for PostgreSQL.
 	MaxOpenConns int
+	// AckTimeout bounds how long a PostgreSQL write that announces a
+	// change (a revocation, a role change) waits for every listening
+	// instance to acknowledge it; zero means 2 s. See Listen.
+	AckTimeout time.Duration
 }
 
 // DB is a database the stores of this package share: a *sql.DB, its
@@ -58,9 +62,13 @@ type DB struct {
 	dsn     string // PostgreSQL: for the listener's own connection
 	log     *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[int]*localListener // SQLite: in-process change delivery
-	nextID    int
+	mu         sync.Mutex
+	listeners  map[int]*localListener // SQLite: in-process change delivery
+	nextID     int
+	listening  bool                  // PostgreSQL: Listen's connection listens
+	acks       map[string]*ackWaiter // PostgreSQL: writers awaiting acknowledgements, by change id
+	own        map[string]bool       // PostgreSQL: ids of changes made through this DB, in flight
+	ackTimeout time.Duration
 }
 
 // Open opens the database dsn names and checks that it answers:
@@ -79,7 +87,10 @@ func Open(ctx context.Context, dsn string, cfg Config) (*DB, error) {
 	if cfg.BusyTimeout < 0 || cfg.MaxOpenConns < 0 {
 		return nil, errors.New("sqlstore: BusyTimeout and MaxOpenConns must not be negative")
 	}
-	db := &DB{log: cfg.Logger, listeners: map[int]*localListener{}}
+	if cfg.AckTimeout < 0 {
+		return nil, errors.New("sqlstore: AckTimeout must not be negative")
+	}
+	db := &DB{log: cfg.Logger, listeners: map[int]*localListener{}, acks: map[string]*ackWaiter{}, own: map[string]bool{}, ackTimeout: cmpOr(cfg.AckTimeout, 2*time.Second)}
 	if db.log == nil {
 		db.log = slog.Default()
 	}
@@ -195,7 +206,8 @@ type conn struct {
 }
 
 type txState struct {
-	changes []Change // SQLite: delivered after commit
+	changes   []Change // recorded in the transaction
+	listeners int      // PostgreSQL: the listening instances, which acknowledge them
 }
 
 func (db *DB) pool() conn { return conn{db: db, q: db.sql} }
@@ -241,12 +253,14 @@ func (db *DB) tx(ctx context.Context, fn func(c conn) error) error {
 	c := conn{db: db, q: t, tx: &txState{}}
 	if err := fn(c); err != nil {
 		t.Rollback()
+		db.forget(c.tx)
 		return err
 	}
 	if err := t.Commit(); err != nil {
+		db.forget(c.tx)
 		return err
 	}
-	db.deliver(c.tx.changes)
+	db.committed(ctx, c.tx)
 	return nil
 }
 

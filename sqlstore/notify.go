@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
@@ -15,6 +17,8 @@ import (
 // the same transaction as the write, so it is announced exactly when the
 // write commits.
 type Change struct {
+	// ID identifies the change, for acknowledgements.
+	ID string `json:"id,omitempty"`
 	// Topic is what changed: one of the Topic constants.
 	Topic string `json:"t"`
 	// Data details it; its shape is the topic's.
@@ -36,15 +40,20 @@ const (
 	TopicExtension = "extension"
 )
 
-// channel is the PostgreSQL notification channel.
-const channel = "portico_changes"
+// The PostgreSQL notification channels, and the application_name of the
+// listeners' connections, by which a writer counts them.
+const (
+	channel         = "portico_changes"
+	ackChannel      = "portico_acks"
+	listenerAppName = "portico-listener"
+)
 
 // record queues a change in the transaction c runs. On PostgreSQL it is a
 // NOTIFY, delivered to every listening session when the transaction
 // commits and never if it rolls back. On SQLite it reaches this process's
 // listeners after the commit.
 func (c conn) record(ctx context.Context, topic string, data any) error {
-	ch := Change{Topic: topic}
+	ch := Change{ID: randomID(), Topic: topic}
 	if data != nil {
 		b, err := json.Marshal(data)
 		if err != nil {
@@ -60,11 +69,97 @@ func (c conn) record(ctx context.Context, topic string, data any) error {
 		if err != nil {
 			return err
 		}
-		_, err = c.exec(ctx, "SELECT pg_notify(?, ?)", channel, string(payload))
-		return err
+		if _, err = c.exec(ctx, "SELECT pg_notify(?, ?)", channel, string(payload)); err != nil {
+			return err
+		}
+		c.db.mu.Lock()
+		c.db.own[ch.ID] = true
+		c.db.mu.Unlock()
+		if c.tx.changes == nil {
+			// The instances that will apply the change: the writer
+			// waits for each to acknowledge it after the commit.
+			err := c.row(ctx, "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = ? AND datname = current_database()",
+				listenerAppName).Scan(&c.tx.listeners)
+			if err != nil {
+				return err
+			}
+		}
 	}
 	c.tx.changes = append(c.tx.changes, ch)
 	return nil
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// committed follows a commit that recorded changes: on SQLite it hands
+// them to this process's listeners; on PostgreSQL it waits until every
+// instance listening when the transaction ran has applied them (its
+// listener acknowledges each change after applying it), so that when a
+// revocation returns, no instance's cache still holds what it revoked. It
+// waits at most Config.AckTimeout, and only while this DB listens itself
+// (the acknowledgements arrive on its listener's connection).
+func (db *DB) committed(ctx context.Context, tx *txState) {
+	if db.dialect != Postgres {
+		db.deliver(tx.changes)
+		return
+	}
+	defer db.forget(tx)
+	if tx.listeners == 0 || len(tx.changes) == 0 {
+		return
+	}
+	last := tx.changes[len(tx.changes)-1].ID // acknowledged in order, so the last one covers all
+	db.mu.Lock()
+	if !db.listening {
+		db.mu.Unlock()
+		return
+	}
+	w := &ackWaiter{need: tx.listeners, done: make(chan struct{})}
+	db.acks[last] = w
+	db.mu.Unlock()
+	t := time.NewTimer(db.ackTimeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+		db.log.WarnContext(ctx, "sqlstore: not every instance acknowledged a change in time; their caches may lag", "waited", db.ackTimeout)
+	case <-ctx.Done():
+	}
+	db.mu.Lock()
+	delete(db.acks, last)
+	db.mu.Unlock()
+}
+
+// forget drops a transaction's changes from the DB's own.
+func (db *DB) forget(tx *txState) {
+	if len(tx.changes) == 0 {
+		return
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for _, ch := range tx.changes {
+		delete(db.own, ch.ID)
+	}
+}
+
+type ackWaiter struct {
+	need int
+	done chan struct{}
+}
+
+// acked counts an acknowledgement of change id.
+func (db *DB) acked(id string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if w := db.acks[id]; w != nil {
+		w.need--
+		if w.need == 0 {
+			close(w.done)
+		}
+	}
 }
 
 // localListener receives a SQLite DB's changes. Delivery never blocks
@@ -130,6 +225,11 @@ func (db *DB) listenLocal(ctx context.Context, fn func(Change)) {
 // seen, so every cache must be dropped. Until then the caller should not
 // trust its caches; the reset is how it learns it can again.
 //
+// On PostgreSQL fn does not see the changes made through this DB: the
+// services that made them keep their own caches current. A write that
+// announces a change returns once every listening instance has applied it
+// (see Config.AckTimeout).
+//
 // SQLite has no notifications between processes: fn sees the changes made
 // through this DB, which is what a single instance needs. Two processes
 // must not share a SQLite file while either caches (see the package doc).
@@ -157,24 +257,53 @@ func (db *DB) Listen(ctx context.Context, fn func(Change)) error {
 }
 
 func (db *DB) listen(ctx context.Context, fn func(Change)) error {
-	pc, err := pgx.Connect(ctx, db.dsn)
+	cfg, err := pgx.ParseConfig(db.dsn)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["application_name"] = listenerAppName
+	pc, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pc.Close(context.WithoutCancel(ctx))
-	if _, err := pc.Exec(ctx, "LISTEN "+channel); err != nil {
+	if _, err := pc.Exec(ctx, "LISTEN "+channel+"; LISTEN "+ackChannel); err != nil {
 		return err
 	}
+	db.mu.Lock()
+	db.listening = true
+	db.mu.Unlock()
+	defer func() {
+		db.mu.Lock()
+		db.listening = false
+		db.mu.Unlock()
+	}()
 	fn(Change{Topic: TopicReset})
 	for {
 		n, err := pc.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
+		if n.Channel == ackChannel {
+			db.acked(n.Payload)
+			continue
+		}
 		var ch Change
 		if err := json.Unmarshal([]byte(n.Payload), &ch); err != nil {
 			return fmt.Errorf("sqlstore: malformed change notification: %w", err)
 		}
-		fn(ch)
+		db.mu.Lock()
+		own := db.own[ch.ID]
+		db.mu.Unlock()
+		if !own {
+			// This process's own changes are applied by the services
+			// that made them, which may still hold locks fn needs.
+			fn(ch)
+		}
+		if ch.ID != "" {
+			if _, err := pc.Exec(ctx, "SELECT pg_notify($1, $2)", ackChannel, ch.ID); err != nil {
+				return err
+			}
+		}
 	}
 }

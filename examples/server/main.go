@@ -83,10 +83,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	wg.Go(func() { _ = p.limiter.Run(runCtx) })
 	wg.Go(func() { _ = p.ext.Run(runCtx) })
 	if p.stores.db != nil && p.stores.db.Dialect() == sqlstore.Postgres {
-		// Other instances share the database: follow their changes. (On
-		// SQLite this instance is the only writer, and its services keep
-		// their own caches current.)
-		wg.Go(func() { _ = p.followChanges(runCtx, p.stores.db) })
+		// Other instances share the database: follow their changes, and
+		// serve only once following (until then the caches could hide a
+		// revocation). On SQLite this instance is the only writer, and its
+		// services keep their own caches current.
+		following := make(chan struct{})
+		followDone := make(chan error, 1)
+		wg.Go(func() { followDone <- p.followChanges(runCtx, p.stores.db, following) })
+		select {
+		case <-following:
+		case err := <-followDone:
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("following changes: %w", cmp.Or(err, errors.New("stopped while starting")))
+		}
 	}
 	// The orchestrator stops as shutdown begins, so its event streams end
 	// and running tasks are left for the next start to recover.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/portico-dev/portico/apikey"
 	"github.com/portico-dev/portico/auth"
@@ -93,8 +94,14 @@ func redact(dsn string) string {
 // cached routes and settings are refreshed, and the API document is
 // rebuilt. A reset (the listener connected or reconnected, so changes in
 // between may have been missed) drops all of them.
-func (p *platform) followChanges(ctx context.Context, db *sqlstore.DB) error {
+//
+// following is closed once the listener listens.
+func (p *platform) followChanges(ctx context.Context, db *sqlstore.DB, following chan struct{}) error {
+	once := sync.OnceFunc(func() { close(following) })
 	return db.Listen(ctx, func(ch sqlstore.Change) {
+		if ch.Topic == sqlstore.TopicReset {
+			defer once()
+		}
 		if err := p.applyChange(ctx, ch); err != nil && ctx.Err() == nil {
 			p.log.Error("applying a change from another instance", "topic", ch.Topic, "err", err)
 		}
