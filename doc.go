@@ -33,7 +33,9 @@
 //     limits, retries, cancel, progress, checkpoints and rollback,
 //     snapshots, an event log over SSE and WebSocket, and signed webhooks.
 //
-// Arriving next: SQLite and PostgreSQL stores.
+//   - sqlstore: every package's Store over SQLite (one instance) or
+//     PostgreSQL (several instances, caches kept honest through
+//     LISTEN/NOTIFY, orchestrator work claimed by one engine).
 //
 // Every package follows the same conventions: New(Config) with a safe zero
 // value; middleware shaped func(http.Handler) http.Handler around a decision

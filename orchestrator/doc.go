@@ -82,6 +82,20 @@
 // other fails with "interrupted by a restart", which fails its batch as
 // any failure would. Pending tasks run as usual.
 //
+// # Several engines on one store
+//
+// Engines on several instances may share a store that is a Claimer (the
+// SQL stores of package sqlstore are; so is MemoryStore, for engines in
+// one process). The store numbers the one event log they share. Each live
+// batch is claimed by one engine, which runs it and renews its lease every
+// third of Config.ClaimLease; the others leave it alone. An engine that
+// stops releases its batches at once; one that dies without stopping keeps
+// them until its lease runs out, and then one other engine takes them over
+// under the restart policy above. Cancel answers ErrActive for a batch
+// another engine runs. A live event stream carries the events of the
+// engine serving it as they happen, and the other engines' events from the
+// store when its own next event arrives (or on resume).
+//
 // # Mounting
 //
 // Handler serves the API relative to its mount point and does no
