@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portico-dev/portico/internal/periodic"
 )
 
 // Defaults for the Config fields left zero.
@@ -402,18 +404,11 @@ func (e *Engine) keepClaims(ctx context.Context) {
 	if e.claims == nil {
 		return
 	}
-	t := time.NewTicker(e.cfg.ClaimLease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	_ = periodic.Run(ctx, e.cfg.ClaimLease/3, func(ctx context.Context) {
 		held, err := e.claims.RenewClaims(ctx, e.cfg.Instance, e.now().Add(e.cfg.ClaimLease))
 		if err != nil {
 			e.storeErr(err, "renewing claims")
-			continue
+			return
 		}
 		e.mu.Lock()
 		for id := range e.runs {
@@ -425,7 +420,7 @@ func (e *Engine) keepClaims(ctx context.Context) {
 		if err := e.recover(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error("orchestrator: taking over batches", "err", err)
 		}
-	}
+	})
 }
 
 // Started returns a channel closed once Run has recovered the store's

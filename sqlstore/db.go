@@ -270,7 +270,7 @@ func scanAll[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) 
 		return nil, err
 	}
 	defer rows.Close()
-	var out []T
+	out := []T{} // an empty list, never nil
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {

@@ -99,9 +99,6 @@ func (s *Extension) DeleteExtension(ctx context.Context, prefix string) error {
 // ListExtensions implements extension.Store.
 func (s *Extension) ListExtensions(ctx context.Context) ([]extension.Extension, error) {
 	out, err := listJSON[extension.Extension](ctx, s.db.pool(), "SELECT data FROM extension_extensions ORDER BY prefix")
-	if out == nil && err == nil {
-		out = []extension.Extension{}
-	}
 	return out, err
 }
 

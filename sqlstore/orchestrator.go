@@ -174,9 +174,6 @@ func (s *Orchestrator) ListBatches(ctx context.Context, f orchestrator.BatchFilt
 	}
 	rows, err := c.query(ctx, "SELECT data FROM orchestrator_batches"+w.String()+" ORDER BY n DESC"+limitClause(f.Limit, f.Offset), w.args...)
 	out, err := scanAll(rows, err, func(r *sql.Rows) (orchestrator.Batch, error) { return scanBatch(r) })
-	if out == nil {
-		out = []orchestrator.Batch{}
-	}
 	return out, total, err
 }
 
@@ -188,9 +185,6 @@ func scanTask(s interface{ Scan(...any) error }) (orchestrator.Task, error) {
 
 func scanTasks(rows *sql.Rows, err error) ([]orchestrator.Task, error) {
 	out, err := scanAll(rows, err, func(r *sql.Rows) (orchestrator.Task, error) { return scanTask(r) })
-	if out == nil {
-		out = []orchestrator.Task{}
-	}
 	return out, err
 }
 
@@ -269,9 +263,6 @@ func (s *Orchestrator) Snapshots(ctx context.Context, batchID string) ([]orchest
 		return nil, err
 	}
 	out, err := listJSON[orchestrator.Snapshot](ctx, s.db.pool(), "SELECT data FROM orchestrator_snapshots WHERE batch_id = ? ORDER BY n", batchID)
-	if out == nil {
-		out = []orchestrator.Snapshot{}
-	}
 	return out, err
 }
 
@@ -294,9 +285,6 @@ func (s *Orchestrator) ListCheckpoints(ctx context.Context, batchID string) ([]o
 	w := &where{}
 	w.add(batchID != "", "batch_id = ?", batchID)
 	out, err := listJSON[orchestrator.Checkpoint](ctx, s.db.pool(), "SELECT data FROM orchestrator_checkpoints"+w.String()+" ORDER BY n", w.args...)
-	if out == nil {
-		out = []orchestrator.Checkpoint{}
-	}
 	return out, err
 }
 
@@ -319,9 +307,6 @@ func (s *Orchestrator) GetRollback(ctx context.Context, id string) (orchestrator
 // ListRollbacks implements orchestrator.Store.
 func (s *Orchestrator) ListRollbacks(ctx context.Context) ([]orchestrator.Rollback, error) {
 	out, err := listJSON[orchestrator.Rollback](ctx, s.db.pool(), "SELECT data FROM orchestrator_rollbacks ORDER BY n")
-	if out == nil {
-		out = []orchestrator.Rollback{}
-	}
 	return out, err
 }
 
@@ -363,9 +348,6 @@ func (s *Orchestrator) AppendEvent(ctx context.Context, e orchestrator.Event) (u
 // Events implements orchestrator.Store.
 func (s *Orchestrator) Events(ctx context.Context, after uint64, limit int) ([]orchestrator.Event, error) {
 	out, err := listJSON[orchestrator.Event](ctx, s.db.pool(), "SELECT data FROM orchestrator_events WHERE seq > ? ORDER BY seq"+limitClause(limit, 0), int64(after))
-	if out == nil {
-		out = []orchestrator.Event{}
-	}
 	return out, err
 }
 
@@ -394,9 +376,6 @@ func (s *Orchestrator) DeleteWebhook(ctx context.Context, id string) error {
 // ListWebhooks implements orchestrator.Store.
 func (s *Orchestrator) ListWebhooks(ctx context.Context) ([]orchestrator.Webhook, error) {
 	out, err := listJSON[orchestrator.Webhook](ctx, s.db.pool(), "SELECT data FROM orchestrator_webhooks ORDER BY n")
-	if out == nil {
-		out = []orchestrator.Webhook{}
-	}
 	return out, err
 }
 

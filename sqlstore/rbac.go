@@ -70,9 +70,6 @@ func (s *RBAC) DeleteRole(ctx context.Context, name string) error {
 // ListRoles implements rbac.Store.
 func (s *RBAC) ListRoles(ctx context.Context) ([]rbac.Role, error) {
 	out, err := listJSON[rbac.Role](ctx, s.db.pool(), "SELECT data FROM rbac_roles ORDER BY name")
-	if out == nil && err == nil {
-		out = []rbac.Role{}
-	}
 	return out, err
 }
 
@@ -90,8 +87,5 @@ func (s *RBAC) DeleteAssignment(ctx context.Context, group string) error {
 // ListAssignments implements rbac.Store.
 func (s *RBAC) ListAssignments(ctx context.Context) ([]rbac.Assignment, error) {
 	out, err := listJSON[rbac.Assignment](ctx, s.db.pool(), "SELECT data FROM rbac_assignments ORDER BY grp")
-	if out == nil && err == nil {
-		out = []rbac.Assignment{}
-	}
 	return out, err
 }

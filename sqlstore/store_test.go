@@ -23,54 +23,43 @@ import (
 
 func TestAuthStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
-		authtest.RunStore(t, func(t *testing.T) auth.Store {
-			s, err := open(t).Auth(context.Background())
-			require.NoError(t, err)
-			return s
-		})
+		authtest.RunStore(t, storeOf[auth.Store](open, (*sqlstore.DB).Auth))
 	})
 }
 
 func TestRBACStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
-		rbactest.RunStore(t, func(t *testing.T) rbac.Store {
-			s, err := open(t).RBAC(context.Background())
-			require.NoError(t, err)
-			return s
-		})
+		rbactest.RunStore(t, storeOf[rbac.Store](open, (*sqlstore.DB).RBAC))
 	})
 }
 
 func TestAPIKeyStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
-		apikeytest.RunStore(t, func(t *testing.T) apikey.Store {
-			s, err := open(t).APIKey(context.Background())
-			require.NoError(t, err)
-			return s
-		})
+		apikeytest.RunStore(t, storeOf[apikey.Store](open, (*sqlstore.DB).APIKey))
 	})
 }
 
 func TestExtensionStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
-		extensiontest.RunStore(t, func(t *testing.T) extension.Store {
-			s, err := open(t).Extension(context.Background())
-			require.NoError(t, err)
-			return s
-		})
+		extensiontest.RunStore(t, storeOf[extension.Store](open, (*sqlstore.DB).Extension))
 	})
 }
 
 func TestOrchestratorStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
-		orchestratortest.RunStore(t, func(t *testing.T) orchestrator.Store {
-			s, err := open(t).Orchestrator(context.Background())
-			require.NoError(t, err)
-			return s
-		})
+		orchestratortest.RunStore(t, storeOf[orchestrator.Store](open, (*sqlstore.DB).Orchestrator))
 	})
 }
 
 func rbacAssignment(group string) rbac.Assignment {
 	return rbac.Assignment{Group: group, Roles: []string{"viewer"}, UpdatedAt: time.Now()}
+}
+
+// storeOf opens a fresh database per test and takes a store from it.
+func storeOf[S any, T any](open func(testing.TB) *sqlstore.DB, get func(*sqlstore.DB, context.Context) (T, error)) func(t *testing.T) S {
+	return func(t *testing.T) S {
+		s, err := get(open(t), context.Background())
+		require.NoError(t, err)
+		return any(s).(S)
+	}
 }
