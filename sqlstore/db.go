@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -90,7 +91,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*DB, error) {
 	if cfg.AckTimeout < 0 {
 		return nil, errors.New("sqlstore: AckTimeout must not be negative")
 	}
-	db := &DB{log: cfg.Logger, listeners: map[int]*localListener{}, acks: map[string]*ackWaiter{}, own: map[string]bool{}, ackTimeout: cmpOr(cfg.AckTimeout, 2*time.Second)}
+	db := &DB{log: cfg.Logger, listeners: map[int]*localListener{}, acks: map[string]*ackWaiter{}, own: map[string]bool{}, ackTimeout: cmp.Or(cfg.AckTimeout, 2*time.Second)}
 	if db.log == nil {
 		db.log = slog.Default()
 	}
@@ -99,7 +100,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*DB, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db.dialect, db.dsn = Postgres, dsn
 		db.sql, err = sql.Open("pgx", dsn)
-		cfg.MaxOpenConns = cmpOr(cfg.MaxOpenConns, 32)
+		cfg.MaxOpenConns = cmp.Or(cfg.MaxOpenConns, 32)
 	default:
 		db.dialect = SQLite
 		var path string
@@ -114,14 +115,14 @@ func Open(ctx context.Context, dsn string, cfg Config) (*DB, error) {
 		}
 		f.Close()
 		q := url.Values{
-			"_busy_timeout": {strconv.FormatInt(cmpOr(cfg.BusyTimeout, 10*time.Second).Milliseconds(), 10)},
+			"_busy_timeout": {strconv.FormatInt(cmp.Or(cfg.BusyTimeout, 10*time.Second).Milliseconds(), 10)},
 			"_journal_mode": {"WAL"},
 			"_synchronous":  {"FULL"},
 			"_foreign_keys": {"1"},
 			"_txlock":       {"immediate"},
 		}
 		db.sql, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-		cfg.MaxOpenConns = cmpOr(cfg.MaxOpenConns, 16)
+		cfg.MaxOpenConns = cmp.Or(cfg.MaxOpenConns, 16)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
@@ -147,14 +148,6 @@ func sqlitePath(dsn string) (string, error) {
 		return "", fmt.Errorf("sqlstore: %q is neither a postgres:// URL nor a SQLite path", dsn)
 	}
 	return filepath.Clean(p), nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Dialect reports the database's dialect.

@@ -157,3 +157,32 @@ func TestChangesReachListeners(t *testing.T) {
 		check(t, open(), open())
 	})
 }
+
+// A listener whose connection is cut reports it lost, and a reset once it
+// listens again; changes after that reach it.
+func TestListenerReconnects(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.PostgresURL(t)
+	db, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+	require.NoError(t, err)
+	defer db.Close()
+	changes := make(chan sqlstore.Change, 16)
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- db.Listen(lctx, func(c sqlstore.Change) { changes <- c }) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.Equal(t, sqlstore.TopicReset, (<-changes).Topic)
+
+	_, err = db.SQL().ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'portico-listener' AND datname = current_database()")
+	require.NoError(t, err)
+	assert.Equal(t, sqlstore.TopicLost, (<-changes).Topic, "the cut is reported")
+	assert.Equal(t, sqlstore.TopicReset, (<-changes).Topic, "and the new connection")
+
+	other, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+	require.NoError(t, err)
+	defer other.Close()
+	r, err := other.RBAC(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r.PutAssignment(ctx, rbacAssignment("ops")))
+	assert.Equal(t, sqlstore.TopicRBAC, (<-changes).Topic, "changes arrive again")
+}

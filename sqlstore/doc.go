@@ -33,7 +33,8 @@
 // after every listening instance has applied and acknowledged it (bounded
 // by Config.AckTimeout), so a revocation on one instance is refused by
 // the others on their next request. A listener that loses its connection
-// reports TopicReset (drop every cache) before and after reconnecting.
+// reports TopicLost, and TopicReset once it listens again: both mean drop
+// every cache.
 //
 // Orchestrator engines sharing the database claim each batch through the
 // orchestrator.Claimer the store implements: one conditional upsert per

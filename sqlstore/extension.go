@@ -46,15 +46,11 @@ func (db *DB) Extension(ctx context.Context) (*Extension, error) {
 // write runs fn in a transaction that announces a change of prefix
 // ("" for the settings and the licence).
 func (s *Extension) write(ctx context.Context, prefix string, fn func(c conn) error) error {
-	return s.db.tx(ctx, func(c conn) error {
-		if err := fn(c); err != nil {
-			return err
-		}
-		if prefix == "" {
-			return c.record(ctx, TopicExtension, nil)
-		}
-		return c.record(ctx, TopicExtension, prefix)
-	})
+	var data any
+	if prefix != "" {
+		data = prefix
+	}
+	return s.db.announce(ctx, TopicExtension, data, fn)
 }
 
 // CreateExtension implements extension.Store.

@@ -71,17 +71,20 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []Migration) 
 
 // SchemaVersion reports component's schema version, 0 if it has none.
 func (db *DB) SchemaVersion(ctx context.Context, component string) (int, error) {
+	c := db.pool()
+	catalog := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'portico_schema'"
+	if db.dialect == Postgres {
+		catalog = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'portico_schema'"
+	}
+	if n, err := count(ctx, c, catalog); err != nil || n == 0 {
+		return 0, err
+	}
 	var v int
-	err := db.pool().row(ctx, "SELECT version FROM portico_schema WHERE component = ?", component).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) || err != nil && isMissingTable(err) {
+	err := c.row(ctx, "SELECT version FROM portico_schema WHERE component = ?", component).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	return v, err
-}
-
-func isMissingTable(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "no such table") || strings.Contains(s, "does not exist")
 }
 
 // ddl spells a migration statement in the DB's dialect.

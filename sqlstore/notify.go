@@ -30,6 +30,9 @@ const (
 	// TopicReset: changes may have been missed (the listener connected
 	// or reconnected); drop every cache.
 	TopicReset = "reset"
+	// TopicLost: the listener lost its connection; changes go unseen
+	// until the TopicReset that follows a reconnect. Drop every cache.
+	TopicLost = "lost"
 	// TopicTokens: token records were deleted; Data is a TokenChange.
 	TopicTokens = "auth.tokens"
 	// TopicRBAC: a role or an assignment changed.
@@ -87,6 +90,17 @@ func (c conn) record(ctx context.Context, topic string, data any) error {
 	}
 	c.tx.changes = append(c.tx.changes, ch)
 	return nil
+}
+
+// announce runs fn in a transaction that records a change of topic
+// (with data, unless nil) once fn succeeds.
+func (db *DB) announce(ctx context.Context, topic string, data any, fn func(c conn) error) error {
+	return db.tx(ctx, func(c conn) error {
+		if err := fn(c); err != nil {
+			return err
+		}
+		return c.record(ctx, topic, data)
+	})
 }
 
 func randomID() string {
@@ -220,10 +234,11 @@ func (db *DB) listenLocal(ctx context.Context, fn func(Change)) {
 // block for long.
 //
 // On PostgreSQL it holds a connection of its own that LISTENs. The first
-// call of fn is a TopicReset once that connection listens, and after a
-// lost connection, once a new one listens: changes in between were not
-// seen, so every cache must be dropped. Until then the caller should not
-// trust its caches; the reset is how it learns it can again.
+// call of fn is a TopicReset once that connection listens. A lost
+// connection is a TopicLost, and the new connection's listening another
+// TopicReset: changes in between are not seen, so every cache must be
+// dropped both times, and between the two the caller should not trust
+// its caches. Only a TopicReset means the listener listens.
 //
 // On PostgreSQL fn does not see the changes made through this DB: the
 // services that made them keep their own caches current. A write that
@@ -245,7 +260,7 @@ func (db *DB) Listen(ctx context.Context, fn func(Change)) error {
 			break
 		}
 		// Whatever was cached while listening may now be stale.
-		fn(Change{Topic: TopicReset})
+		fn(Change{Topic: TopicLost})
 		db.log.WarnContext(ctx, "sqlstore: change listener lost its connection; reconnecting", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -335,7 +336,7 @@ func (s *Orchestrator) AppendEvent(ctx context.Context, e orchestrator.Event) (u
 		if _, err := c.exec(ctx, "INSERT INTO orchestrator_events (seq, data) VALUES (?, ?)", int64(seq), data); err != nil {
 			return err
 		}
-		keep := uint64(cmpOr(s.EventRetention, DefaultEventRetention))
+		keep := uint64(cmp.Or(s.EventRetention, DefaultEventRetention))
 		if seq > keep && seq%256 == 0 {
 			// Trimmed now and then, not on every append.
 			_, err = c.exec(ctx, "DELETE FROM orchestrator_events WHERE seq <= ?", int64(seq-keep))

@@ -28,12 +28,7 @@ func (db *DB) RBAC(ctx context.Context) (*RBAC, error) {
 // write runs one statement that must change a row and announces the
 // change.
 func (s *RBAC) write(ctx context.Context, none error, query string, args ...any) error {
-	return s.db.tx(ctx, func(c conn) error {
-		if err := c.change(ctx, none, query, args...); err != nil {
-			return err
-		}
-		return c.record(ctx, TopicRBAC, nil)
-	})
+	return s.db.announce(ctx, TopicRBAC, nil, func(c conn) error { return c.change(ctx, none, query, args...) })
 }
 
 // writeRecord is write with a record's JSON as the last argument.

@@ -110,7 +110,7 @@ func (p *platform) followChanges(ctx context.Context, db *sqlstore.DB, following
 
 func (p *platform) applyChange(ctx context.Context, ch sqlstore.Change) error {
 	switch ch.Topic {
-	case sqlstore.TopicReset:
+	case sqlstore.TopicReset, sqlstore.TopicLost:
 		p.auth.Invalidate(auth.TokenFilter{})
 		p.docs.Invalidate()
 		return p.rbac.Reload(ctx)
