@@ -196,22 +196,27 @@ func (e *Engine) hold(ctx context.Context, batchID string) (release func(), err 
 		return nil, err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if _, live := e.runs[batchID]; live || !b.Status.Final() {
+		e.mu.Unlock()
 		return nil, ErrActive
 	}
 	if e.rolling == nil {
 		e.rolling = map[string]bool{}
 	}
 	if e.rolling[batchID] {
+		e.mu.Unlock()
 		return nil, fmt.Errorf("%w: a rollback of it is in progress", ErrActive)
 	}
+	e.rolling[batchID] = true
+	e.mu.Unlock()
 	// Engines sharing the store: the claim keeps the others from rolling
-	// the batch back at the same time.
+	// the batch back at the same time. Taken outside e.mu, a store call.
 	if ok, err := e.claim(ctx, batchID); err != nil || !ok {
+		e.mu.Lock()
+		delete(e.rolling, batchID)
+		e.mu.Unlock()
 		return nil, cmp.Or(err, fmt.Errorf("%w: another engine holds the batch", ErrActive))
 	}
-	e.rolling[batchID] = true
 	return func() {
 		e.mu.Lock()
 		delete(e.rolling, batchID)
