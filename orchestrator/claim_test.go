@@ -99,3 +99,25 @@ func TestStoppedEngineReleasesItsBatches(t *testing.T) {
 		assert.Equal(t, orchestrator.StatusCompleted, got.Status)
 	})
 }
+
+// A rollback needs the batch's claim: while another engine holds it, the
+// rollback is refused; once free, it runs.
+func TestRollbackNeedsTheClaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := orchestrator.NewMemoryStore()
+		e := startEngine(t, orchestrator.Config{Store: store, Instance: "me", Types: types(&recorder{})})
+		b, _ := e.submitWait(t, orchestrator.Spec{Operations: []orchestrator.Operation{op("a", "ok")}})
+		ctx := context.Background()
+		ok, err := store.Claim(ctx, b.ID, "other", time.Now(), time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, err = e.ExecuteRollback(ctx, orchestrator.RollbackRequest{BatchID: b.ID, Operations: []string{"a"}})
+		require.ErrorIs(t, err, orchestrator.ErrActive, "another engine holds the batch")
+		require.NoError(t, store.ReleaseClaim(ctx, b.ID, "other"))
+		_, err = e.ExecuteRollback(ctx, orchestrator.RollbackRequest{BatchID: b.ID, Operations: []string{"a"}})
+		require.NoError(t, err)
+		ok, err = store.Claim(ctx, b.ID, "other", time.Now(), time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		assert.True(t, ok, "the rollback released its claim")
+	})
+}
