@@ -9,15 +9,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // MemoryConfig configures a MemoryStore.
 type MemoryConfig struct {
 	// MaxKeys caps the number of buckets held; each shard holds at most
 	// its share, so eviction can begin a little below the cap. Zero:
-	// 100,000, about 12 MB (BenchmarkAllow reports the bytes per key).
+	// 100,000, about 7 MB (BenchmarkAllow reports the bytes per key).
 	MaxKeys int
 	// Shards is the number of independently locked partitions, rounded up
 	// to a power of two. Zero: 256.
@@ -48,28 +46,8 @@ type MemoryStore struct {
 
 type memShard struct {
 	mu sync.Mutex
-	m  map[uint64]*bucket // by memHash of (bucket, key)
+	m  map[uint64]*Bucket // by memHash of (bucket, key)
 	_  [48]byte           // keep neighbouring shards' locks off one cache line
-}
-
-// bucket is one token bucket and the shape it was last given.
-type bucket struct {
-	lim   rate.Limiter
-	rate  rate.Limit
-	burst int
-}
-
-// newBucket returns a full bucket. It is built in place rather than copied
-// from rate.NewLimiter, which returns a pointer, to save an allocation and a
-// pointer chase per lookup: a zero rate.Limiter holds no tokens, so it is
-// given the burst, an infinite rate from the zero time (which fills it),
-// and then the real rate from now.
-func newBucket(r rate.Limit, burst int, now time.Time) *bucket {
-	b := &bucket{rate: r, burst: burst}
-	b.lim.SetBurstAt(time.Time{}, burst)
-	b.lim.SetLimitAt(time.Time{}, rate.Inf)
-	b.lim.SetLimitAt(now, r)
-	return b
 }
 
 // evictSample is how many entries a full shard inspects to make room.
@@ -105,7 +83,7 @@ func NewMemoryStore(cfg MemoryConfig) (*MemoryStore, error) {
 		shards:     make([]memShard, n),
 	}
 	for i := range s.shards {
-		s.shards[i].m = make(map[uint64]*bucket)
+		s.shards[i].m = make(map[uint64]*Bucket)
 	}
 	return s, nil
 }
@@ -129,17 +107,16 @@ func (s *MemoryStore) Take(_ context.Context, now time.Time, hits []Hit, levels 
 	if len(levels) < len(hits) {
 		return -1, errors.New("ratelimit: Take needs a level for every hit")
 	}
-	for i := range hits {
-		if err := hits[i].validate(); err != nil {
-			return -1, err
-		}
+	if err := validateHits(hits); err != nil {
+		return -1, err
 	}
 	if len(hits) == 0 {
 		return -1, nil
 	}
 	var hashBuf [maxHitsOnStack]uint64
 	var lockBuf [maxHitsOnStack]uint32
-	hashes, locked := hashBuf[:0], lockBuf[:0]
+	var bucketBuf [maxHitsOnStack]*Bucket
+	hashes, locked, buckets := hashBuf[:0], lockBuf[:0], bucketBuf[:0]
 	for i := range hits {
 		h := s.memHash(&hits[i])
 		hashes = append(hashes, h)
@@ -151,77 +128,28 @@ func (s *MemoryStore) Take(_ context.Context, now time.Time, hits []Hit, levels 
 	for _, i := range locked {
 		s.shards[i].mu.Lock()
 	}
-	denied := s.take(now, hits, levels, hashes)
+	for i := range hits {
+		buckets = append(buckets, s.bucket(hashes, i, now))
+	}
+	denied := takeBuckets(now, hits, buckets, levels)
 	for _, i := range locked {
 		s.shards[i].mu.Unlock()
 	}
 	return denied, nil
 }
 
-// take is Take with the shards of hits locked.
-func (s *MemoryStore) take(now time.Time, hits []Hit, levels []Level, hashes []uint64) int {
-	var bucketBuf [maxHitsOnStack]*bucket
-	var tokenBuf [maxHitsOnStack]float64
-	buckets, tokens := bucketBuf[:0], tokenBuf[:0]
-	for i := range hits {
-		buckets = append(buckets, s.bucket(hashes, i, &hits[i], now))
-	}
-	denied := -1
-	for i, b := range buckets {
-		need := 1.0
-		for _, prev := range buckets[:i] {
-			if prev == b {
-				need++
-			}
-		}
-		t := b.lim.TokensAt(now)
-		tokens = append(tokens, t)
-		if denied < 0 && !hasTokens(t, need, b.rate) {
-			denied = i
-		}
-		tokens[i] -= need // what the take would leave
-	}
-	for i, b := range buckets {
-		t := tokens[i]
-		if denied >= 0 {
-			t = b.lim.TokensAt(now)
-		} else {
-			// Under the shard lock nothing else touches b, so the take
-			// leaves exactly the tokens computed above.
-			b.lim.AllowN(now, 1)
-		}
-		levels[i] = levelOf(max(t, 0), b.rate, b.burst)
-	}
-	return denied
-}
-
-// hasTokens reports whether a bucket holding tokens can give need at rate
-// r. Like rate.Limiter, it forgives a deficit that refills in under a
-// nanosecond, so waiting Level.Wait always suffices despite rounding.
-func hasTokens(tokens, need float64, r rate.Limit) bool {
-	return (need-tokens)/float64(r)*float64(time.Second) < 1
-}
-
-// bucket returns hit i's bucket, whose shard's lock the caller holds,
-// creating it full and making room for it if needed, and reshaping it if
-// the hit's rate or burst changed.
-func (s *MemoryStore) bucket(hashes []uint64, i int, h *Hit, now time.Time) *bucket {
+// bucket returns hit i's bucket, whose shard's lock the caller holds. A
+// bucket not held yet is added as the zero Bucket, for takeBuckets to
+// fill, after making room for it if needed.
+func (s *MemoryStore) bucket(hashes []uint64, i int, now time.Time) *Bucket {
 	sh := &s.shards[hashes[i]&s.mask]
 	if b, ok := sh.m[hashes[i]]; ok {
-		if b.rate != h.Rate {
-			b.lim.SetLimitAt(now, h.Rate)
-			b.rate = h.Rate
-		}
-		if b.burst != h.Burst {
-			b.lim.SetBurstAt(now, h.Burst)
-			b.burst = h.Burst
-		}
 		return b
 	}
 	if len(sh.m) >= s.perShard {
 		s.makeRoom(sh, hashes, now)
 	}
-	b := newBucket(h.Rate, h.Burst, now)
+	b := new(Bucket)
 	sh.m[hashes[i]] = b
 	s.keys.Add(1)
 	return b
@@ -240,7 +168,7 @@ func (s *MemoryStore) makeRoom(sh *memShard, hashes []uint64, now time.Time) {
 		if slices.Contains(hashes, k) {
 			continue
 		}
-		fill := b.lim.TokensAt(now) / float64(b.burst)
+		fill := b.TokensAt(now) / float64(b.Burst)
 		if fill >= 1 {
 			delete(sh.m, k)
 			s.keys.Add(-1)
@@ -271,7 +199,7 @@ func (s *MemoryStore) Sweep(ctx context.Context, now time.Time) (int, error) {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for k, b := range sh.m {
-			if b.lim.TokensAt(now) >= float64(b.burst) {
+			if b.TokensAt(now) >= float64(b.Burst) {
 				delete(sh.m, k)
 				removed++
 			}

@@ -3,8 +3,6 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -85,34 +83,3 @@ type StoreStats struct {
 
 // ErrInvalidHit is wrapped by a Store's error for a malformed Hit.
 var ErrInvalidHit = errors.New("ratelimit: invalid hit")
-
-func (h *Hit) validate() error {
-	if !(h.Rate > 0) || h.Rate >= rate.Inf || math.IsInf(float64(h.Rate), 0) {
-		return fmt.Errorf("%w: bucket %q: rate %v is not a positive finite number", ErrInvalidHit, h.Bucket, h.Rate)
-	}
-	if h.Burst < 1 {
-		return fmt.Errorf("%w: bucket %q: burst %d is below 1", ErrInvalidHit, h.Bucket, h.Burst)
-	}
-	return nil
-}
-
-// levelOf describes a bucket holding tokens.
-func levelOf(tokens float64, r rate.Limit, burst int) Level {
-	l := Level{Remaining: int(math.Floor(tokens)), Reset: tokenTime(float64(burst)-tokens, r)}
-	if l.Remaining < 0 {
-		l.Remaining = 0
-	}
-	if tokens < 1 {
-		l.Wait = tokenTime(1-tokens, r)
-	}
-	return l
-}
-
-// tokenTime is the time r takes to add n tokens, rounded up to the
-// nanosecond so that waiting it always suffices.
-func tokenTime(n float64, r rate.Limit) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	return time.Duration(math.Ceil(n / float64(r) * float64(time.Second)))
-}

@@ -152,6 +152,13 @@ func RunStore(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
 		take(t, s, t0, h)
 		denied, _ := take(t, s, t0.Add(-time.Hour), h)
 		assert.Equal(t, 0, denied, "an earlier time mints no tokens")
+
+		h = perMinute("back-later", "k", 2) // a token every 30 s
+		take(t, s, t0, h)
+		denied, _ = take(t, s, t0.Add(-time.Hour), h)
+		require.Equal(t, -1, denied, "the last token, taken at an earlier time")
+		denied, _ = take(t, s, t0.Add(time.Second), h)
+		assert.Equal(t, 0, denied, "a take at an earlier time does not date the bucket back: the hour is not refilled")
 	})
 
 	t.Run("InvalidHits", func(t *testing.T) {
