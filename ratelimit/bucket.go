@@ -37,6 +37,12 @@ func (b *Bucket) TokensAt(now time.Time) float64 {
 	return min(t, float64(b.Burst))
 }
 
+// FullAt returns when the bucket, left alone, is full again; a store may
+// forget it from then on, since a bucket it does not hold starts full.
+func (b *Bucket) FullAt() time.Time {
+	return b.Updated.Add(tokenTime(float64(b.Burst)-b.Tokens, b.Rate))
+}
+
 // TakeBuckets is Store.Take over buckets the caller holds: buckets[i] is
 // hit i's bucket, and hits naming the same bucket share one *Bucket. It
 // updates the buckets in place (filling new ones, reshaping those whose
@@ -143,10 +149,15 @@ func levelOf(tokens float64, r rate.Limit, burst int) Level {
 }
 
 // tokenTime is the time r takes to add n tokens, rounded up to the
-// nanosecond so that waiting it always suffices.
+// nanosecond so that waiting it always suffices, and capped at the longest
+// Duration for a rate so slow that it would overflow.
 func tokenTime(n float64, r rate.Limit) time.Duration {
 	if n <= 0 {
 		return 0
 	}
-	return time.Duration(math.Ceil(n / float64(r) * float64(time.Second)))
+	d := math.Ceil(n / float64(r) * float64(time.Second))
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(d)
 }

@@ -77,9 +77,12 @@
 //
 // Buckets in a MemoryStore are per process: several instances behind a
 // load balancer each enforce the full limit, so a client may get up to
-// N times the limit across N instances. A shared Store implementation
-// removes that; package ratelimittest's RunStore checks one against the
-// Store contract.
+// N times the limit across N instances. A shared Store removes that:
+// package sqlstore keeps buckets in SQLite or PostgreSQL (DB.RateLimit),
+// and any other backend can load a hit's Bucket, call TakeBuckets and
+// write it back in one transaction to get the memory store's exact
+// semantics. Package ratelimittest's RunStore checks a Store against the
+// contract.
 //
 // Stats reports tracked keys, displacements and denials per policy;
 // Handler serves them as JSON at GET /admin/ratelimit.

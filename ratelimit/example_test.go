@@ -92,3 +92,33 @@ func ExampleLimiter_Allow() {
 	// /v1/clusterprofiles/7 false
 	// Allow: false true
 }
+
+// A Store over a backend of its own loads the bucket of every hit, lets
+// TakeBuckets decide, and writes the buckets back, all under one lock or
+// transaction; here the backend is a map.
+func ExampleTakeBuckets() {
+	held := map[string]*ratelimit.Bucket{}
+	take := func(now time.Time, hits ...ratelimit.Hit) int {
+		buckets := make([]*ratelimit.Bucket, len(hits))
+		for i, h := range hits {
+			id := h.Bucket + "\x00" + h.Key
+			if held[id] == nil {
+				held[id] = new(ratelimit.Bucket) // not held yet: starts full
+			}
+			buckets[i] = held[id]
+		}
+		denied, err := ratelimit.TakeBuckets(now, hits, buckets, make([]ratelimit.Level, len(hits)))
+		if err != nil {
+			panic(err)
+		}
+		return denied
+	}
+	now := time.Now()
+	login := ratelimit.Hit{Bucket: "auth", Key: "192.0.2.1", Rate: 1, Burst: 2}
+	general := ratelimit.Hit{Bucket: "general", Key: "192.0.2.1", Rate: 1, Burst: 5}
+	fmt.Println(take(now, general, login), take(now, general, login), take(now, general, login))
+	fmt.Println(held["general\x00192.0.2.1"].TokensAt(now), "tokens left: the denied take took none")
+	// Output:
+	// -1 -1 1
+	// 3 tokens left: the denied take took none
+}

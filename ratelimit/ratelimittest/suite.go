@@ -208,4 +208,80 @@ func RunStore(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
 		wg.Wait()
 		assert.EqualValues(t, 100, allowed.Load(), "320 concurrent takes on a burst of 100")
 	})
+
+	t.Run("Sweep", func(t *testing.T) {
+		s := newStore(t)
+		sw, ok := s.(ratelimit.Sweeper)
+		if !ok {
+			t.Skip("the store is not a Sweeper")
+		}
+		ctx := context.Background()
+		h := perMinute("sweep", "k", 5)
+		take(t, s, t0, h)
+		take(t, s, t0, h)
+		_, err := sw.Sweep(ctx, t0)
+		require.NoError(t, err)
+		_, lv := take(t, s, t0, h)
+		require.Equal(t, 2, lv[0].Remaining, "a bucket that is not full survives a sweep")
+
+		later := t0.Add(24 * time.Hour)
+		n, err := sw.Sweep(ctx, later)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, n, 1, "the bucket is full a day later and is dropped")
+		if r, ok := s.(ratelimit.Reporter); ok {
+			st, err := r.StoreStats(ctx)
+			require.NoError(t, err)
+			assert.Zero(t, st.Keys, "every bucket is full a day later")
+			assert.GreaterOrEqual(t, st.Swept, uint64(n), "the sweep is counted")
+		}
+		_, lv = take(t, s, later, h)
+		assert.Equal(t, 4, lv[0].Remaining, "a swept bucket starts full again")
+	})
+
+	t.Run("SweepsDuringTakesLoseNothing", func(t *testing.T) {
+		s := newStore(t)
+		sw, ok := s.(ratelimit.Sweeper)
+		if !ok {
+			t.Skip("the store is not a Sweeper")
+		}
+		shared := perMinute("sweep-race", "k", 50)
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		sweeps := make(chan int)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-done:
+					sweeps <- n
+					return
+				default:
+				}
+				if _, err := sw.Sweep(context.Background(), t0); err != nil {
+					t.Error(err)
+				}
+				n++
+			}
+		}()
+		for range 8 {
+			wg.Go(func() {
+				levels := make([]ratelimit.Level, 1)
+				for range 10 {
+					denied, err := s.Take(context.Background(), t0, []ratelimit.Hit{shared}, levels)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if denied < 0 {
+						allowed.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(done)
+		require.Positive(t, <-sweeps, "sweeps ran during the takes")
+		assert.EqualValues(t, 50, allowed.Load(), "80 takes on a burst of 50 with sweeps running: a sweep never refills a bucket in use")
+	})
 }
