@@ -11,6 +11,7 @@
 //	keys, err := db.APIKey(ctx)                           // apikey.Store
 //	exts, err := db.Extension(ctx)                        // extension.Store
 //	work, err := db.Orchestrator(ctx)                     // orchestrator.Store and Claimer
+//	buckets, err := db.RateLimit(ctx)                     // ratelimit.Store, Sweeper and Reporter
 //
 // Each store passes its package's conformance suite (authtest.RunStore and
 // the others) on both dialects.
@@ -40,6 +41,13 @@
 // orchestrator.Claimer the store implements: one conditional upsert per
 // claim, leases renewed by the owning engine, batches of a dead engine
 // taken over once its lease runs out.
+//
+// Rate-limit buckets kept through RateLimit are one limit for every
+// instance, where each instance's memory store would allow the whole
+// limit. A take is one short transaction that locks its buckets' rows;
+// takes on one bucket queue on its row, and on PostgreSQL they commit
+// without waiting for a disk flush (losing a crash's last takes gives a
+// few tokens back, nothing worse). BenchmarkRateLimitTake measures it.
 //
 // SQLite is for one instance: two processes may open one file safely (the
 // data stays consistent), but they do not see each other's changes, so

@@ -16,6 +16,8 @@ import (
 	"github.com/portico-dev/portico/internal/dbtest"
 	"github.com/portico-dev/portico/orchestrator"
 	"github.com/portico-dev/portico/orchestrator/orchestratortest"
+	"github.com/portico-dev/portico/ratelimit"
+	"github.com/portico-dev/portico/ratelimit/ratelimittest"
 	"github.com/portico-dev/portico/rbac"
 	"github.com/portico-dev/portico/rbac/rbactest"
 	"github.com/portico-dev/portico/sqlstore"
@@ -62,4 +64,10 @@ func storeOf[S any, T any](open func(testing.TB) *sqlstore.DB, get func(*sqlstor
 		require.NoError(t, err)
 		return any(s).(S)
 	}
+}
+
+func TestRateLimitStore(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		ratelimittest.RunStore(t, storeOf[ratelimit.Store](open, (*sqlstore.DB).RateLimit))
+	})
 }
