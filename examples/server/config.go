@@ -25,6 +25,7 @@ type config struct {
 	rateAuth       int      // requests per minute per IP on the authentication routes; 0: off
 	rateGeneral    int      // requests per minute per IP on every other non-public route; 0: off
 	rateDryRun     bool     // count and set headers, deny nothing
+	rateStore      string   // "memory", "db", or "" for db on PostgreSQL and memory otherwise
 	trustedProxies []string // proxies whose X-Forwarded-For is believed
 
 	validateRequests     bool                // check proxied requests against the extensions' OpenAPI documents
@@ -60,6 +61,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	fs.IntVar(&c.rateAuth, "rate-auth", rateAuth, "requests per minute per IP on login, usertoken, key creation and update; 0 turns the limit off (PORTICO_RATE_AUTH)")
 	fs.IntVar(&c.rateGeneral, "rate-general", rateGeneral, "requests per minute per IP on every other non-public route; 0 turns the limit off (PORTICO_RATE_GENERAL)")
+	fs.StringVar(&c.rateStore, "rate-store", getenv("PORTICO_RATE_STORE"), "where rate-limit buckets live: memory (per instance) or db (shared by every instance on the database); default: db on PostgreSQL, memory otherwise (PORTICO_RATE_STORE)")
 	fs.BoolVar(&c.rateDryRun, "rate-dry-run", envBool(getenv, "PORTICO_RATE_DRY_RUN"), "count requests and set rate-limit headers, but deny none (PORTICO_RATE_DRY_RUN)")
 	fs.BoolVar(&c.validateRequests, "validate-requests", envBool(getenv, "PORTICO_VALIDATE_REQUESTS"), "answer 400 to proxied requests that do not match the extension's OpenAPI document (PORTICO_VALIDATE_REQUESTS)")
 	fs.StringVar(&c.moduleUpstream, "module-upstream", envOr(getenv, "PORTICO_MODULE_UPSTREAM", "https://esm.sh"), "base URL UI bundles' dependency modules are fetched from and cached; off for none (PORTICO_MODULE_UPSTREAM)")
@@ -91,6 +93,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.rateAuth < 0 || c.rateGeneral < 0 {
 		return c, errors.New("-rate-auth and -rate-general must not be negative")
+	}
+	switch {
+	case c.rateStore != "" && c.rateStore != "memory" && c.rateStore != "db":
+		return c, fmt.Errorf("-rate-store: %q is neither memory nor db", c.rateStore)
+	case c.rateStore == "db" && c.memory:
+		return c, errors.New("-rate-store=db needs a database, and -memory has none")
 	}
 	if c.moduleUpstream == "off" {
 		c.moduleUpstream = ""

@@ -147,3 +147,40 @@ func (s *server) doKey(path, key string) response {
 	defer resp.Body.Close()
 	return response{status: resp.StatusCode, header: resp.Header}
 }
+
+// On PostgreSQL the instances share the rate limiter's buckets by default,
+// so a client gets the limit once across them; -rate-store=memory gives
+// each instance buckets of its own.
+func TestTwoInstancesShareOneRateLimit(t *testing.T) {
+	dbURL := dbtest.PostgresURL(t)
+	env := map[string]string{
+		"PORTICO_ADMIN_PASSWORD":  "correct-horse-battery",
+		"PORTICO_MODULE_UPSTREAM": "off",
+		"PORTICO_RATE_AUTH":       "4",
+		"PORTICO_DB":              dbURL,
+	}
+	data := t.TempDir()
+	// A failed login answers 401 until the limit answers 429.
+	attempt := func(s *server) response {
+		return s.do("POST", "/auth/login", "", `{"username":"mallory","password":"guess-number-n"}`)
+	}
+
+	a := startServer(t, data, env, "-nats-addr", "off")
+	b := startServer(t, data, env, "-nats-addr", "off")
+	for i, s := range []*server{a, b, a, b} {
+		r := attempt(s)
+		require.Equal(t, http.StatusUnauthorized, r.status, "attempt %d", i+1)
+		assert.Equal(t, fmt.Sprint(3-i), r.header.Get("X-RateLimit-Remaining"), "attempt %d counts against one bucket", i+1)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, attempt(a).status, "the fifth attempt is over the limit on a")
+	assert.Equal(t, http.StatusTooManyRequests, attempt(b).status, "and on b")
+
+	env["PORTICO_RATE_STORE"] = "memory"
+	c := startServer(t, data, env, "-nats-addr", "off")
+	d := startServer(t, data, env, "-nats-addr", "off")
+	for i := range 4 {
+		require.Equal(t, http.StatusUnauthorized, attempt(c).status, "attempt %d on c", i+1)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, attempt(c).status, "c's own bucket is empty")
+	assert.Equal(t, http.StatusUnauthorized, attempt(d).status, "d's bucket is its own")
+}

@@ -9,8 +9,10 @@
 // one), and creates an admin client whose password comes from
 // PORTICO_ADMIN_PASSWORD or is generated and printed once. It limits each
 // client IP to 20 requests a minute on the authentication routes
-// (-rate-auth) and 60 on every other non-public route (-rate-general);
-// forwarded headers count only from -trusted-proxies. See -help for every
+// (-rate-auth) and 60 on every other non-public route (-rate-general),
+// once across every instance on a PostgreSQL database and per instance
+// otherwise (-rate-store); forwarded headers count only from
+// -trusted-proxies. See -help for every
 // flag; each has a PORTICO_* environment twin.
 package main
 

@@ -100,8 +100,15 @@ func newPlatform(ctx context.Context, cfg config, log *slog.Logger, stderr io.Wr
 			st.close()
 		}
 	}()
-	if p.limiter, err = newLimiter(cfg, log); err != nil {
+	buckets, err := st.rateLimit(ctx, cfg.rateStore)
+	if err != nil {
 		return nil, err
+	}
+	if p.limiter, err = newLimiter(cfg, buckets, log); err != nil {
+		return nil, err
+	}
+	if buckets != nil {
+		log.Info("rate-limit buckets are kept in the database, one limit for every instance on it", "dialect", st.name)
 	}
 	authStore := st.auth
 	p.rbac, err = rbac.New(rbac.Config{
@@ -290,8 +297,9 @@ var (
 )
 
 // newLimiter builds the two classes from -rate-auth and -rate-general
-// (requests per minute per IP; 0 turns a class off).
-func newLimiter(cfg config, log *slog.Logger) (*ratelimit.Limiter, error) {
+// (requests per minute per IP; 0 turns a class off) over store, or over a
+// memory store when store is nil.
+func newLimiter(cfg config, store ratelimit.Store, log *slog.Logger) (*ratelimit.Limiter, error) {
 	var policies []ratelimit.Policy
 	if cfg.rateAuth > 0 {
 		policies = append(policies, ratelimit.Policy{Name: "auth", Limit: cfg.rateAuth, Window: time.Minute, Routes: authRoutes})
@@ -301,6 +309,7 @@ func newLimiter(cfg config, log *slog.Logger) (*ratelimit.Limiter, error) {
 			Except: append(append([]string(nil), publicRoutes...), authRoutes...)})
 	}
 	return ratelimit.New(ratelimit.Config{
+		Store:          store,
 		Policies:       policies,
 		TrustedProxies: cfg.trustedProxies,
 		DryRun:         cfg.rateDryRun,

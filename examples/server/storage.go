@@ -14,6 +14,7 @@ import (
 	"github.com/portico-dev/portico/auth"
 	"github.com/portico-dev/portico/extension"
 	"github.com/portico-dev/portico/orchestrator"
+	"github.com/portico-dev/portico/ratelimit"
 	"github.com/portico-dev/portico/rbac"
 	"github.com/portico-dev/portico/sqlstore"
 )
@@ -71,6 +72,18 @@ func (s *stores) migrate(ctx context.Context) (err error) {
 	}
 	s.orch, err = s.db.Orchestrator(ctx)
 	return err
+}
+
+// rateLimit returns the store for the rate limiter's buckets: the
+// database's for -rate-store=db, and by default on PostgreSQL, where
+// several instances share one database and so should share one limit; nil
+// (the limiter's own memory store, per instance) otherwise. A SQLite file
+// is one process's, and a take there costs a durable commit.
+func (s *stores) rateLimit(ctx context.Context, choice string) (ratelimit.Store, error) {
+	if choice == "memory" || choice == "" && (s.db == nil || s.db.Dialect() != sqlstore.Postgres) {
+		return nil, nil
+	}
+	return s.db.RateLimit(ctx)
 }
 
 func (s *stores) close() {
