@@ -16,6 +16,13 @@ import (
 //
 // The zero Bucket is one the store does not hold yet: TakeBuckets fills it
 // to the hit's burst.
+//
+// The arithmetic is rate.Limiter's, done here because a rate.Limiter's
+// state can be neither read out nor restored, so it could not be stored
+// elsewhere, and because a rate.Limiter given an earlier time than its
+// last dates itself back to it, which refills the gap on the next take.
+// A Bucket never moves back in time: instances with slightly different
+// clocks sharing it slow its refill a little and never speed it up.
 type Bucket struct {
 	// Tokens is what the bucket held at Updated. Just after a take it can
 	// be a hair below zero: see hasTokens.

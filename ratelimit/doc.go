@@ -1,6 +1,6 @@
 // Package ratelimit limits how often clients may call an API: token buckets
-// (golang.org/x/time/rate) keyed by policy and client, standard response
-// headers, and a 429 that says when to come back.
+// keyed by policy and client, standard response headers, and a 429 that
+// says when to come back.
 //
 // # Policies
 //

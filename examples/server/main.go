@@ -12,8 +12,8 @@
 // (-rate-auth) and 60 on every other non-public route (-rate-general),
 // once across every instance on a PostgreSQL database and per instance
 // otherwise (-rate-store); forwarded headers count only from
-// -trusted-proxies. See -help for every
-// flag; each has a PORTICO_* environment twin.
+// -trusted-proxies. See -help for every flag; each has a PORTICO_*
+// environment twin.
 package main
 
 import (

@@ -187,26 +187,10 @@ func RunStore(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
 	t.Run("ConcurrentTakesNeverExceedTheBurst", func(t *testing.T) {
 		s := newStore(t)
 		shared := perMinute("race-shared", "k", 100)
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
-		for g := range 16 {
-			wg.Go(func() {
-				own := perMinute("race-own", string(rune('a'+g)), 1000)
-				levels := make([]ratelimit.Level, 2)
-				for range 20 {
-					denied, err := s.Take(context.Background(), t0, []ratelimit.Hit{own, shared}, levels)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if denied < 0 {
-						allowed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		assert.EqualValues(t, 100, allowed.Load(), "320 concurrent takes on a burst of 100")
+		allowed := concurrentTakes(t, s, t0, 16, 20, func(g int) []ratelimit.Hit {
+			return []ratelimit.Hit{perMinute("race-own", string(rune('a'+g)), 1000), shared}
+		})
+		assert.EqualValues(t, 100, allowed, "320 concurrent takes on a burst of 100")
 	})
 
 	t.Run("Sweep", func(t *testing.T) {
@@ -245,8 +229,6 @@ func RunStore(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
 			t.Skip("the store is not a Sweeper")
 		}
 		shared := perMinute("sweep-race", "k", 50)
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
 		done := make(chan struct{})
 		sweeps := make(chan int)
 		go func() {
@@ -264,24 +246,35 @@ func RunStore(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
 				n++
 			}
 		}()
-		for range 8 {
-			wg.Go(func() {
-				levels := make([]ratelimit.Level, 1)
-				for range 10 {
-					denied, err := s.Take(context.Background(), t0, []ratelimit.Hit{shared}, levels)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if denied < 0 {
-						allowed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
+		allowed := concurrentTakes(t, s, t0, 8, 10, func(int) []ratelimit.Hit { return []ratelimit.Hit{shared} })
 		close(done)
 		require.Positive(t, <-sweeps, "sweeps ran during the takes")
-		assert.EqualValues(t, 50, allowed.Load(), "80 takes on a burst of 50 with sweeps running: a sweep never refills a bucket in use")
+		assert.EqualValues(t, 50, allowed, "80 takes on a burst of 50 with sweeps running: a sweep never refills a bucket in use")
 	})
+}
+
+// concurrentTakes runs takes Takes at now in each of goroutines
+// goroutines, goroutine g taking hits(g), and returns how many were
+// allowed.
+func concurrentTakes(t *testing.T, s ratelimit.Store, now time.Time, goroutines, takes int, hits func(g int) []ratelimit.Hit) int64 {
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			h := hits(g)
+			levels := make([]ratelimit.Level, len(h))
+			for range takes {
+				denied, err := s.Take(context.Background(), now, h, levels)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if denied < 0 {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return allowed.Load()
 }
