@@ -129,11 +129,38 @@ func Open(ctx context.Context, dsn string, cfg Config) (*DB, error) {
 	}
 	db.sql.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.sql.SetMaxIdleConns(cfg.MaxOpenConns)
-	if err := db.sql.PingContext(ctx); err != nil {
+	if err := db.connect(ctx, cmp.Or(cfg.BusyTimeout, 10*time.Second)); err != nil {
 		db.sql.Close()
 		return nil, fmt.Errorf("sqlstore: connect to %s: %w", db.dialect, err)
 	}
 	return db, nil
+}
+
+// connect opens the first connection. Several processes opening a new
+// SQLite file at once race to switch it to WAL, which needs the file to
+// themselves; SQLite answers the losers SQLITE_BUSY at once rather than
+// through the busy timeout (waiting could deadlock), so connect tries
+// again until the busy timeout has passed.
+func (db *DB) connect(ctx context.Context, busyTimeout time.Duration) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := db.sql.PingContext(ctx)
+		if err == nil || db.dialect != SQLite || !sqliteBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY or one of its
+// extended forms.
+func sqliteBusy(err error) bool {
+	var e interface{ Code() int }
+	return errors.As(err, &e) && e.Code()&0xff == 5
 }
 
 // sqlitePath turns a SQLite DSN into a clean file path.
